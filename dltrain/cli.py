@@ -1,0 +1,85 @@
+"""``dltrain <verb>``: the command line. Imports stay light until a verb needs torch."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, RunError, UserError
+
+USAGE = """usage: dltrain <command> [overrides...]
+
+Config-driven PyTorch training: Hydra config groups, built from registries by name.
+
+commands:
+  train     train a model:      dltrain train model=lenet optimizer.lr=3e-4 trainer.max_epochs=5
+            sweep (multirun):   dltrain train -m optimizer=sgd,adam optimizer.lr=1e-3,1e-2
+            every option:       dltrain train --help     the composed config: dltrain train --cfg job
+  eval      evaluate a checkpoint on the test split:
+                                dltrain eval ckpt=outputs/DATE/TIME [split=val] [data.root=...]
+  list      registered component names:      dltrain list [data|model|loss|optimizer|scheduler]
+  summary   layers, output shapes, parameters: dltrain summary model=lenet [data=...]
+
+Exit codes: 0 done, 2 wrong input (message says the fix), 1 the run failed.
+Set HYDRA_FULL_ERROR=1 to see tracebacks."""
+
+
+def _list(args: list[str]) -> None:
+    from dltrain.config import group_options
+    from dltrain.registry import REGISTRIES, did_you_mean
+
+    if len(args) > 1:
+        raise UserError("usage: dltrain list [GROUP]")
+    groups = list(REGISTRIES) + ["precision", "distributed", "experiment"]
+    wanted = args or groups
+    for group in wanted:
+        if group not in groups:
+            raise UserError(
+                f"no group '{group}'.{did_you_mean(group, groups)} Groups: {', '.join(groups)}."
+            )
+        if group in REGISTRIES:
+            names = REGISTRIES[group].names()
+            configs = set(group_options(group))
+            shown = [n if n in configs else f"{n} (no config file)" for n in names]
+        else:
+            shown = group_options(group)
+        print(f"{group}: {', '.join(shown)}")
+
+
+def _dispatch(verb: str, args: list[str]) -> None:
+    if verb == "train":
+        from dltrain.launch import train
+
+        train(args)
+    elif verb == "eval":
+        from dltrain.eval_checkpoint import run_eval
+
+        run_eval(args)
+    elif verb == "list":
+        _list(args)
+    elif verb == "summary":
+        from dltrain.summary import run_summary
+
+        run_summary(args)
+    else:
+        from dltrain.registry import did_you_mean
+
+        verbs = ["train", "eval", "list", "summary"]
+        raise UserError(f"unknown command '{verb}'.{did_you_mean(verb, verbs)} Run dltrain --help.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        sys.exit(0 if argv else EXIT_USER_ERROR)
+    try:
+        _dispatch(argv[0], argv[1:])
+    except (UserError, RunError) as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"dltrain: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR if isinstance(err, UserError) else EXIT_RUN_FAILED)
+    except KeyboardInterrupt:
+        print("dltrain: interrupted", file=sys.stderr)
+        sys.exit(130)

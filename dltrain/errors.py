@@ -1,0 +1,14 @@
+"""The two ways a command can fail, and the exit codes the contract gives them."""
+
+from __future__ import annotations
+
+EXIT_USER_ERROR = 2
+EXIT_RUN_FAILED = 1
+
+
+class UserError(Exception):
+    """The user's input is wrong (config, data, checkpoint): exit 2 with a message, no traceback."""
+
+
+class RunError(Exception):
+    """The run itself failed (for example a non-finite loss): exit 1 with a message."""

@@ -1,0 +1,145 @@
+"""Compose once, validate, freeze, then run: the parent process is the only one that runs Hydra.
+
+``preflight`` composes every job's config and validates it before Hydra creates any folder, so
+bad input is exit 2 with nothing written. Hydra then creates the run folder; the task writes the
+resolved config.yaml there and runs the job from that frozen dict.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dltrain.config import (
+    COMPONENT_GROUPS,
+    check_component_types,
+    compose,
+    config_dir,
+    register_schemas,
+    to_plain,
+    validate,
+)
+from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, RunError, UserError
+
+# Flags after which Hydra only prints something: no run, nothing to validate.
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--version",
+              "--shell-completion", "-sc", "--resolve", "-p", "--package"}
+# The parts of a config that must not change when a run resumes from its last checkpoint.
+RESUME_LOCKED = ("data", "model", "loss", "optimizer", "seed", "precision")
+
+
+def train(args: list[str]) -> None:
+    """``dltrain train [overrides]``: validate every job, then hand over to Hydra."""
+    if not INFO_FLAGS.intersection(args):
+        multirun = "-m" in args or "--multirun" in args
+        preflight([a for a in args if not a.startswith("-")], multirun)
+    register_schemas()
+    import hydra
+
+    sys.argv = ["dltrain train", *args]
+    main = hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")
+    main(_task)()
+
+
+def preflight(overrides: list[str], multirun: bool) -> None:
+    """Compose and validate the config of every job a (multi)run will start."""
+    jobs = _expand_sweep(overrides) if multirun else [overrides]
+    checked_data: list[Any] = []
+    for job in jobs:
+        cfg = compose(job)
+        validate_composed(cfg, job)
+        data = OmegaConf.to_container(cfg.data, resolve=True)
+        if data not in checked_data:
+            from dltrain.data.checks import check_data
+
+            check_data(data)
+            checked_data.append(data)
+        if not multirun and cfg.resume == "never":
+            refuse_existing_run(Path(cfg.hydra.run.dir))
+
+
+def _expand_sweep(overrides: list[str]) -> list[list[str]]:
+    """The grid a basic sweep would run; range/interval sweeps (Optuna) keep their fixed part."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as err:  # noqa: BLE001 - Hydra raises several parse error types
+        raise UserError(f"cannot parse the overrides: {err}") from None
+    if any(o.is_sweep_override() and not o.is_discrete_sweep() for o in parsed):
+        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
+    """Types of component values, semantic checks, and every component name in its registry."""
+    from dltrain.registry import REGISTRIES, import_user_modules
+
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
+    choices = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in groups]
+    if len(choices) != len(overrides):
+        check_component_types(cfg, compose(choices))
+    validate(cfg)
+    import_user_modules(cfg.imports)
+    for group in COMPONENT_GROUPS:
+        REGISTRIES[group].check(cfg[group].name)
+
+
+def refuse_existing_run(run_dir: Path) -> None:
+    if (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "results.json").exists():
+        raise UserError(
+            f"resume=never, but {run_dir} already holds a run. Choose another hydra.run.dir, "
+            "or use resume=auto to continue that run."
+        )
+
+
+def check_resume_fits(cfg: dict[str, Any], run_dir: Path) -> None:
+    """A run folder with a checkpoint may only be resumed by a config that keeps it exact."""
+    saved_path = run_dir / "config.yaml"
+    if cfg["resume"] != "auto" or not (run_dir / "checkpoints" / "last.pt").exists():
+        return
+    if not saved_path.exists():
+        return
+    saved = OmegaConf.to_container(OmegaConf.load(saved_path))
+    changed = [
+        f"{key}: {saved.get(key)!r} -> {cfg.get(key)!r}"
+        for key in RESUME_LOCKED
+        if saved.get(key) != cfg.get(key)
+    ]
+    if changed:
+        raise UserError(
+            f"{run_dir} holds a run with a different config, so resuming it would not be the "
+            f"same run. Differences: {'; '.join(changed)}. Use another hydra.run.dir, or the "
+            "original values."
+        )
+
+
+def _task(cfg: DictConfig) -> float | None:
+    """Hydra's task function: freeze the config into the run folder, run, return the objective."""
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    plain = to_plain(cfg)
+    try:
+        check_resume_fits(plain, run_dir)
+        OmegaConf.save(OmegaConf.create(plain), run_dir / "config.yaml")
+        from dltrain.runner import fit
+
+        results = fit(plain, run_dir)
+    except UserError as err:
+        _exit(err, EXIT_USER_ERROR)
+    except RunError as err:
+        _exit(err, EXIT_RUN_FAILED)
+    return results.get(plain["checkpoint"]["monitor"])
+
+
+def _exit(err: Exception, code: int) -> None:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise err
+    print(f"dltrain: error: {err}", file=sys.stderr)
+    sys.exit(code)

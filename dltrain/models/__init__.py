@@ -1,0 +1,1 @@
+"""Model architectures. Every model returns raw logits (no softmax) and declares its task."""

@@ -1,0 +1,132 @@
+"""Name -> builder registries.
+
+Configs pick components by short name, never by dotted import paths, so a config cannot call
+arbitrary code. Built-in components are listed as ``"module:attribute"`` strings and imported
+only when used: ``dltrain list`` and config errors never pay for ``import torch``. Users add
+their own components with the ``register`` decorator in a module named in ``imports=[...]``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from dltrain.errors import UserError
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name a typo most likely meant, or None."""
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    guess = closest(name, known)
+    return f" Did you mean '{guess}'?" if guess else ""
+
+
+class Registry:
+    """Maps names to builders (classes or functions) for one kind of component."""
+
+    def __init__(self, kind: str, builtins: dict[str, str] | None = None) -> None:
+        self.kind = kind
+        self._lazy: dict[str, str] = dict(builtins or {})
+        self._entries: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str | None = None) -> Callable[[Callable], Callable]:
+        """Decorator: ``@MODELS.register("my_net")`` (defaults to the object's own name)."""
+
+        def add(obj: Callable) -> Callable:
+            key = name or obj.__name__
+            if key in self._entries and self._entries[key] is not obj:
+                raise UserError(f"{self.kind} '{key}' is registered twice.")
+            self._entries[key] = obj
+            self._lazy.pop(key, None)
+            return obj
+
+        return add
+
+    def names(self) -> list[str]:
+        return sorted(set(self._lazy) | set(self._entries))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries or name in self._lazy
+
+    def check(self, name: str) -> None:
+        """Fail with the known names and the closest match when ``name`` is unknown."""
+        if name not in self:
+            known = ", ".join(self.names())
+            raise UserError(
+                f"unknown {self.kind} '{name}'.{did_you_mean(name, self.names())} "
+                f"Known {self.kind} names: {known}. Register your own with "
+                f"@{self.kind.upper()}.register('{name}') in a module listed in imports=[...]."
+            )
+
+    def get(self, name: str) -> Callable[..., Any]:
+        self.check(name)
+        if name not in self._entries:
+            module_name, attr = self._lazy[name].split(":")
+            self._entries[name] = getattr(importlib.import_module(module_name), attr)
+        return self._entries[name]
+
+
+def import_user_modules(modules: Iterable[str]) -> None:
+    """Import the modules named in ``imports=[...]`` so their ``register`` calls run."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise UserError(
+                f"imports: cannot import '{module}' ({err}). Check the module name and that it "
+                "is on PYTHONPATH (run from its folder or pip install it)."
+            ) from err
+
+
+DATA = Registry(
+    "data",
+    {
+        "fashionmnist": "dltrain.data.torchvision_sets:fashionmnist",
+        "synthetic": "dltrain.data.synthetic:synthetic",
+        "digits": "dltrain.data.digits:digits",
+    },
+)
+MODELS = Registry(
+    "model",
+    {
+        "fmnist_cnn": "dltrain.models.classic:FashionCNN",
+        "mlp": "dltrain.models.classic:MLP",
+        "lenet": "dltrain.models.classic:LeNet",
+    },
+)
+LOSSES = Registry(
+    "loss",
+    {
+        "cross_entropy": "dltrain.losses:cross_entropy",
+    },
+)
+OPTIMIZERS = Registry(
+    "optimizer",
+    {
+        "sgd": "torch.optim:SGD",
+        "adam": "torch.optim:Adam",
+        "adamw": "torch.optim:AdamW",
+    },
+)
+SCHEDULERS = Registry(
+    "scheduler",
+    {
+        "none": "dltrain.schedulers:constant",
+        "step": "torch.optim.lr_scheduler:StepLR",
+        "cosine": "dltrain.schedulers:cosine",
+    },
+)
+
+REGISTRIES: dict[str, Registry] = {
+    "data": DATA,
+    "model": MODELS,
+    "loss": LOSSES,
+    "optimizer": OPTIMIZERS,
+    "scheduler": SCHEDULERS,
+}

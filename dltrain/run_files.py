@@ -1,0 +1,89 @@
+"""The files of a run folder: train.log, metrics.jsonl, results.json (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+LOGGER_NAME = "dltrain"
+
+
+def setup_logging(run_dir: Path | None, rank: int = 0) -> logging.Logger:
+    """Console and train.log for rank 0; other ranks only print warnings."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    logger.propagate = False
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(console)
+    if run_dir is not None and rank == 0:
+        file = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+        file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(file)
+    return logger
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class MetricsFile:
+    """metrics.jsonl: one JSON object per logged event, appended and flushed at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def lines(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as handle:
+            return sum(1 for _ in handle)
+
+    def truncate(self, keep: int) -> None:
+        """Drop events logged after the checkpoint a resumed run continues from."""
+        if not self.path.exists():
+            return
+        with self.path.open("r", encoding="utf-8") as handle:
+            kept = handle.readlines()[:keep]
+        write_text_atomic(self.path, "".join(kept))
+
+    def write(self, event: Mapping[str, Any]) -> None:
+        record = {key: _clean(value) for key, value in event.items()}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+
+
+def public_mode() -> int:
+    """The mode a plain open() would give a new file (mkstemp's files are owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, public_mode())
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    cleaned = {key: _clean(value) for key, value in data.items()}
+    write_text_atomic(path, json.dumps(cleaned, indent=2, sort_keys=True) + "\n")
