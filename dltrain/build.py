@@ -20,9 +20,7 @@ RUNNER_KEYS = {
 }
 
 
-def call_builder(
-    registry: Registry, section: Mapping[str, Any], *args: Any, **extra: Any
-) -> Any:
+def call_builder(registry: Registry, section: Mapping[str, Any], *args: Any, **extra: Any) -> Any:
     """Call the named builder with the section's keys, naming any key it does not accept."""
     name = section["name"]
     builder = registry.get(name)
@@ -33,7 +31,9 @@ def call_builder(
     if not accepts_any:
         unknown = sorted(set(kwargs) - set(params))
         if unknown:
-            options = [p for p in params if p not in ("self", "params", "optimizer") and p not in extra]
+            options = [
+                p for p in params if p not in ("self", "params", "optimizer") and p not in extra
+            ]
             key = unknown[0]
             raise UserError(
                 f"{registry.kind}.{key} is not an option of {registry.kind} '{name}'."
@@ -83,4 +83,3 @@ def build_scheduler(
         total_steps = math.ceil(total_steps / steps_per_epoch)
     scheduler = call_builder(SCHEDULERS, section, optimizer, total_steps=total_steps)
     return scheduler, interval
-

@@ -106,7 +106,11 @@ def compose(overrides: list[str], config_name: str = "train") -> DictConfig:
     """Compose the config as Hydra would, turning Hydra's errors into UserErrors."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
 
     register_schemas()
     try:
@@ -151,12 +155,21 @@ def _composition_message(err: Exception, overrides: list[str]) -> str:
     return f"{str(err).strip()}"
 
 
+def selection_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that pick group options or set Hydra itself (search path, ...)."""
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    return [
+        o
+        for o, key in zip(overrides, keys, strict=True)
+        if key in groups or key.startswith("hydra.")
+    ]
+
+
 def _known_keys(parent: str, overrides: list[str]) -> list[str]:
     """The keys of ``parent`` under the same group choices, for 'did you mean' hints."""
-    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
-    choices = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in groups]
     try:
-        cfg = compose(choices)
+        cfg = compose(selection_overrides(overrides))
     except UserError:
         return []
     node = OmegaConf.select(cfg, parent) if parent else cfg

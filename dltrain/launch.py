@@ -20,14 +20,28 @@ from dltrain.config import (
     compose,
     config_dir,
     register_schemas,
+    selection_overrides,
     to_plain,
     validate,
 )
 from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, RunError, UserError
 
 # Flags after which Hydra only prints something: no run, nothing to validate.
-INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--version",
-              "--shell-completion", "-sc", "--resolve", "-p", "--package"}
+INFO_FLAGS = {
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--version",
+    "--shell-completion",
+    "-sc",
+    "--resolve",
+    "-p",
+    "--package",
+}
 # The parts of a config that must not change when a run resumes from its last checkpoint.
 RESUME_LOCKED = ("data", "model", "loss", "optimizer", "seed", "precision")
 
@@ -80,8 +94,7 @@ def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
     """Types of component values, semantic checks, and every component name in its registry."""
     from dltrain.registry import REGISTRIES, import_user_modules
 
-    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
-    choices = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in groups]
+    choices = selection_overrides(overrides)
     if len(choices) != len(overrides):
         check_component_types(cfg, compose(choices))
     validate(cfg)

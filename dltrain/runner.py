@@ -184,12 +184,21 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             lr = optimizer.param_groups[0]["lr"]
             metrics_file.write({"epoch": epoch, "step": progress.step, **values, "lr": lr})
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{values['train/loss']:.4f}",
-                                img_s=f"{values['images_per_sec']:.0f}")
+                bar.set_postfix(
+                    loss=f"{values['train/loss']:.4f}", img_s=f"{values['images_per_sec']:.0f}"
+                )
 
         train_metrics = train_one_epoch(
-            model, bar, loss_fn, optimizer, precision, device, settings, progress,
-            step_scheduler, on_log,
+            model,
+            bar,
+            loss_fn,
+            optimizer,
+            precision,
+            device,
+            settings,
+            progress,
+            step_scheduler,
+            on_log,
         )
         if hasattr(bar, "close"):
             bar.close()
@@ -209,18 +218,27 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         log.info(_epoch_line(record, trainer["max_epochs"]))
 
         if monitor not in record and monitor.startswith("val/") and val_loader is None:
-            raise UserError(f"checkpoint.monitor={monitor} but there is no validation split: "
-                            "set data.val_split > 0 or checkpoint.monitor=train/loss.")
+            raise UserError(
+                f"checkpoint.monitor={monitor} but there is no validation split: "
+                "set data.val_split > 0 or checkpoint.monitor=train/loss."
+            )
         if monitor in record and best.improved(record[monitor], mode):
             best = Best(score=record[monitor], epoch=epoch)
             checkpoint.save_atomic(state(epoch), ckpt_dir / "best.pt")
         checkpoint.save_atomic(state(epoch), last)
 
-    results: dict[str, Any] = {"epoch": epoch, "step": progress.step, "monitor": monitor,
-                               "best_epoch": best.epoch, "best_score": best.score}
+    results: dict[str, Any] = {
+        "epoch": epoch,
+        "step": progress.step,
+        "monitor": monitor,
+        "best_epoch": best.epoch,
+        "best_score": best.score,
+    }
     best_path = ckpt_dir / "best.pt"
     if best_path.is_file():
-        checkpoint.load_model_weights(model, checkpoint.load(best_path, device)["model"], str(best_path))
+        checkpoint.load_model_weights(
+            model, checkpoint.load(best_path, device)["model"], str(best_path)
+        )
     for split, loader in (("val", val_loader), ("test", test_loader)):
         if loader is not None:
             scores = evaluate(model, loader, loss_fn, precision, device)

@@ -1,0 +1,97 @@
+"""Composition of every config in configs/, and the schema's errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from dltrain.config import compose, config_dir, group_options, to_plain, validate
+from dltrain.errors import UserError
+from dltrain.launch import validate_composed
+
+GROUPS = [
+    "data",
+    "model",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "precision",
+    "distributed",
+    "experiment",
+]
+
+
+def test_default_config_is_the_tutorial_cnn():
+    cfg = to_plain(compose([]))
+    assert cfg["model"] == {
+        "name": "fmnist_cnn",
+        "in_channels": 1,
+        "num_classes": 10,
+        "dropout": 0.3,
+    }
+    assert cfg["data"]["name"] == "fashionmnist"
+    assert cfg["data"]["batch_size"] == 256
+    assert cfg["optimizer"]["name"] == "adam" and cfg["optimizer"]["lr"] == 1e-3
+    assert cfg["loss"]["name"] == "cross_entropy"
+    assert cfg["trainer"]["max_epochs"] == 20
+    assert cfg["checkpoint"] == {"monitor": "val/accuracy", "mode": "max"}
+
+
+@pytest.mark.parametrize(
+    "override",
+    [f"{group}={option}" for group in GROUPS for option in group_options(group)],
+)
+def test_every_group_option_composes_and_validates(override):
+    cfg = compose([override])
+    validate_composed(cfg, [override])
+    plain = to_plain(cfg)
+    assert "hydra" not in plain
+
+
+def test_config_dir_has_train_and_eval():
+    assert (config_dir() / "train.yaml").is_file()
+    assert (config_dir() / "eval.yaml").is_file()
+
+
+def test_interpolations_follow_the_data_set():
+    cfg = to_plain(
+        compose(["data=synthetic", "data.shape=[3,8,8]", "data.num_classes=4", "model=mlp"])
+    )
+    assert cfg["model"]["in_features"] == 3 * 8 * 8
+    assert cfg["model"]["num_classes"] == 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["model=resnt"], "no model called 'resnt'"),
+        (["trainer.max_epoch=3"], "Did you mean 'trainer.max_epochs'"),
+        (["model.dropot=0.1"], "Did you mean 'model.dropout'"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs"),
+    ],
+)
+def test_composition_errors_name_the_key(overrides, expected):
+    with pytest.raises(UserError, match=expected):
+        compose(overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["optimizer.lr=abc"], "optimizer.lr"),
+        (["data.batch_size=0"], "data.batch_size must be a positive integer"),
+        (["data.batch_size=-4"], "data.batch_size must be a positive integer"),
+        (["data.val_split=1.5"], "data.val_split"),
+        (["trainer.grad_accum=0"], "trainer.grad_accum"),
+        (["checkpoint.mode=maximum"], "checkpoint.mode"),
+        (["device=gpu"], "device must be"),
+        (["precision.name=fp8"], "precision must be"),
+        (["model.name=nope"], "unknown model 'nope'"),
+    ],
+)
+def test_validation_errors_name_the_key(overrides, expected):
+    with pytest.raises(UserError, match=expected):
+        validate_composed(compose(overrides), overrides)
+
+
+def test_validate_accepts_the_defaults():
+    validate(compose([]))
