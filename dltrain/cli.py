@@ -14,7 +14,8 @@ Config-driven PyTorch training: Hydra config groups, built from registries by na
 commands:
   train     train a model:      dltrain train model=lenet optimizer.lr=3e-4 trainer.max_epochs=5
             sweep (multirun):   dltrain train -m optimizer=sgd,adam optimizer.lr=1e-3,1e-2
-            every option:       dltrain train --help     the composed config: dltrain train --cfg job
+            every option:       dltrain train --help
+            composed config:    dltrain train --cfg job
   eval      evaluate a checkpoint on the test split:
                                 dltrain eval ckpt=outputs/DATE/TIME [split=val] [data.root=...]
   list      registered component names:      dltrain list [data|model|loss|optimizer|scheduler]

@@ -129,8 +129,9 @@ def _missing_option_message(err: Exception) -> str:
     options = list(getattr(err, "options", None) or [])
     if "/" in missing:
         group, choice = missing.rsplit("/", 1)
+        hint = did_you_mean(choice, options)
         return (
-            f"{group}={choice}: there is no {group} called '{choice}'.{did_you_mean(choice, options)}"
+            f"{group}={choice}: there is no {group} called '{choice}'.{hint}"
             f" Known {group} options: {', '.join(options)}. (`dltrain list {group}` shows them.)"
         )
     return str(err).strip()
