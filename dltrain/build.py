@@ -45,15 +45,38 @@ def call_builder(registry: Registry, section: Mapping[str, Any], *args: Any, **e
         raise UserError(f"cannot build {registry.kind} '{name}': {err}") from None
 
 
-def build_data(section: Mapping[str, Any]) -> Any:
-    return DATA.get(section["name"])(section)
+def model_task(section: Mapping[str, Any]) -> str:
+    """The task a model declares (``task`` class attribute): it decides targets and metrics."""
+    return getattr(MODELS.get(section["name"]), "task", "classification")
+
+
+def build_data(section: Mapping[str, Any], task: str = "classification") -> Any:
+    """The data set's splits with targets for ``task``."""
+    builder = DATA.get(section["name"])
+    tasks = getattr(builder, "tasks", {"classification"})
+    if task not in tasks:
+        offers = ", ".join(sorted(tasks))
+        raise UserError(
+            f"data '{section['name']}' has no {task} targets (it offers {offers})."
+            " Pick a model for that task or another data set."
+        )
+    return builder(section, task=task)
 
 
 def build_model(section: Mapping[str, Any]) -> nn.Module:
     return call_builder(MODELS, section)
 
 
-def build_loss(section: Mapping[str, Any]) -> nn.Module:
+def build_loss(section: Mapping[str, Any], task: str = "classification") -> nn.Module:
+    """The loss; one that declares ``tasks`` must fit the model's task."""
+    builder = LOSSES.get(section["name"])
+    tasks = getattr(builder, "tasks", None)
+    if tasks is not None and task not in tasks:
+        fitting = [n for n in LOSSES.names() if task in getattr(LOSSES.get(n), "tasks", {task})]
+        raise UserError(
+            f"loss '{section['name']}' does not fit a {task} model. Losses that do: "
+            f"{', '.join(fitting)}."
+        )
     return call_builder(LOSSES, section)
 
 
@@ -65,14 +88,36 @@ def build_optimizer(section: Mapping[str, Any], model: nn.Module) -> torch.optim
     return call_builder(OPTIMIZERS, section, params)
 
 
+class LRStepper:
+    """Steps a scheduler at its interval: after each optimizer step, or at each epoch's end."""
+
+    def __init__(self, scheduler: Any, interval: str) -> None:
+        self.scheduler, self.interval = scheduler, interval
+
+    def after_optimizer_step(self) -> None:
+        if self.scheduler is not None and self.interval == "step":
+            self.scheduler.step()
+
+    def after_epoch(self, record: Mapping[str, Any]) -> None:
+        if self.scheduler is not None and self.interval == "epoch":
+            self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.scheduler.state_dict() if self.scheduler is not None else None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if self.scheduler is not None and state is not None:
+            self.scheduler.load_state_dict(state)
+
+
 def build_scheduler(
     section: Mapping[str, Any],
     optimizer: torch.optim.Optimizer,
     steps_per_epoch: int,
     max_epochs: int,
     max_steps: int,
-) -> tuple[Any, str]:
-    """The scheduler (or None) and its interval; ``total_steps`` counts that interval."""
+) -> LRStepper:
+    """The scheduler, stepped at ``scheduler.interval``; ``total_steps`` counts that interval."""
     interval = section.get("interval", "epoch")
     if interval not in ("epoch", "step"):
         raise UserError(f"scheduler.interval must be epoch or step, got '{interval}'.")
@@ -82,4 +127,4 @@ def build_scheduler(
     if interval == "epoch":
         total_steps = math.ceil(total_steps / steps_per_epoch)
     scheduler = call_builder(SCHEDULERS, section, optimizer, total_steps=total_steps)
-    return scheduler, interval
+    return LRStepper(scheduler, interval)

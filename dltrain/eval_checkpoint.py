@@ -49,7 +49,7 @@ def find_checkpoint(path: Path) -> Path:
 def run_eval(args: list[str]) -> dict[str, float]:
     options, data_overrides = parse_args(args)
     from dltrain import checkpoint
-    from dltrain.build import build_data, build_loss, build_model
+    from dltrain.build import build_data, build_loss, build_model, model_task
     from dltrain.data.checks import check_data
     from dltrain.loop import evaluate
     from dltrain.precision import Precision
@@ -68,7 +68,8 @@ def run_eval(args: list[str]) -> dict[str, float]:
     cfg = OmegaConf.to_container(cfg)
     import_user_modules(cfg["imports"])
     check_data(cfg["data"])
-    data = build_data(cfg["data"])
+    task = model_task(cfg["model"])
+    data = build_data(cfg["data"], task)
     dataset = data.test if options["split"] == "test" else data.val
     if dataset is None:
         raise UserError(f"the data set of this checkpoint has no {options['split']} split.")
@@ -76,7 +77,7 @@ def run_eval(args: list[str]) -> dict[str, float]:
     checkpoint.load_model_weights(model, state["model"], str(path))
     precision = Precision(cfg["precision"]["name"], device)
     loader = make_loader(dataset, cfg["data"], False, cfg["seed"], device)
-    scores = evaluate(model, loader, build_loss(cfg["loss"]).to(device), precision, device)
+    scores = evaluate(model, loader, build_loss(cfg["loss"], task).to(device), precision, device)
     results = {f"{options['split']}/{k}": v for k, v in scores.items()}
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     output = Path(options["output"] or run_dir / f"eval_{options['split']}.json")

@@ -20,7 +20,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dltrain import checkpoint
-from dltrain.build import build_data, build_loss, build_model, build_optimizer, build_scheduler
+from dltrain.build import (
+    build_data,
+    build_loss,
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    model_task,
+)
 from dltrain.errors import UserError
 from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
 from dltrain.precision import Precision
@@ -106,19 +113,18 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     seed_everything(cfg["seed"])
     trainer, data_cfg = cfg["trainer"], cfg["data"]
 
-    data = build_data(data_cfg)
+    task = model_task(cfg["model"])
+    data = build_data(data_cfg, task)
     train_loader = make_loader(data.train, data_cfg, True, cfg["seed"], device)
     val_loader = data.val and make_loader(data.val, data_cfg, False, cfg["seed"], device)
     test_loader = data.test and make_loader(data.test, data_cfg, False, cfg["seed"], device)
     if len(train_loader) == 0:
         raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
     model = build_model(cfg["model"]).to(device)
-    if getattr(model, "task", "classification") != data.task:
-        raise UserError(f"model '{cfg['model']['name']}' does not fit a {data.task} data set.")
-    loss_fn = build_loss(cfg["loss"]).to(device)
+    loss_fn = build_loss(cfg["loss"], task).to(device)
     optimizer = build_optimizer(cfg["optimizer"], model)
     steps_per_epoch = math.ceil(len(train_loader) / trainer["grad_accum"])
-    scheduler, interval = build_scheduler(
+    scheduler = build_scheduler(
         cfg["scheduler"], optimizer, steps_per_epoch, trainer["max_epochs"], trainer["max_steps"]
     )
     precision = Precision(cfg["precision"]["name"], device, cfg["precision"]["tf32"])
@@ -131,7 +137,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         return {
             "model": checkpoint.strip_prefixes(model.state_dict()),
             "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scheduler": scheduler.state_dict(),
             "scaler": precision.scaler.state_dict(),
             "epoch": epoch,
             "step": progress.step,
@@ -148,8 +154,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         saved = checkpoint.load(last, map_location=device)
         checkpoint.load_model_weights(model, saved["model"], str(last))
         optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None and saved["scheduler"] is not None:
-            scheduler.load_state_dict(saved["scheduler"])
+        scheduler.load_state_dict(saved["scheduler"])
         precision.scaler.load_state_dict(saved["scaler"])
         progress = Progress(step=saved["step"], samples=saved["samples"])
         best = Best(score=saved["best_score"], epoch=saved["best_epoch"])
@@ -171,7 +176,6 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         f"{len(data.val) if data.val else 0} val / {len(data.test) if data.test else 0} test, "
         f"batch {data_cfg['batch_size']}, {steps_per_epoch} steps per epoch"
     )
-    step_scheduler = scheduler.step if scheduler is not None and interval == "step" else None
     epoch = start_epoch - 1
     for epoch in range(start_epoch, trainer["max_epochs"] + 1):
         if progress.done(trainer["max_steps"]):
@@ -197,7 +201,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             device,
             settings,
             progress,
-            step_scheduler,
+            scheduler.after_optimizer_step,
             on_log,
         )
         if hasattr(bar, "close"):
@@ -212,8 +216,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         record["lr"] = optimizer.param_groups[0]["lr"]
         record["images_per_sec"] = (progress.samples - samples_before) / seconds
         record["epoch_seconds"] = seconds
-        if scheduler is not None and interval == "epoch":
-            scheduler.step()
+        scheduler.after_epoch(record)
         metrics_file.write(record)
         log.info(_epoch_line(record, trainer["max_epochs"]))
 
