@@ -54,9 +54,16 @@ class PrecisionConfig:
 
 @dataclass
 class DistributedConfig:
-    name: str = "none"
+    name: str = "none"  # none | ddp
     nproc_per_node: int = 1
-    backend: str = "auto"
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None  # HOST:PORT of node 0 when nnodes > 1
+    rdzv_id: str = "dltrain"
+    max_restarts: int = 0
+    backend: str = "auto"  # auto: nccl on CUDA, gloo on CPU
+    sync_bn: bool = False
+    threads_per_process: int | None = None  # CPU threads per process; null: cores / processes
 
 
 @dataclass
@@ -237,6 +244,7 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"device must be auto, cpu, cuda or cuda:N, got '{cfg.device}'.")
     if cfg.precision.name not in ("fp32", "bf16", "fp16"):
         raise UserError(f"precision must be fp32, bf16 or fp16, got '{cfg.precision.name}'.")
+    _validate_distributed(cfg.distributed)
     if cfg.logging.progress not in ("auto", "on", "off"):
         raise UserError(f"logging.progress must be auto, on or off, got '{cfg.logging.progress}'.")
     if cfg.resume not in ("auto", "never"):
@@ -244,6 +252,27 @@ def validate(cfg: DictConfig) -> None:
             f"resume must be auto or never, got '{cfg.resume}'. (Resuming from a path is not "
             "supported yet: point hydra.run.dir at the run folder and use resume=auto.)"
         )
+
+
+def _validate_distributed(dist: DictConfig) -> None:
+    if dist.name not in ("none", "ddp"):
+        raise UserError(f"distributed must be none or ddp, got '{dist.name}'.")
+    if dist.backend not in ("auto", "gloo", "nccl"):
+        raise UserError(f"distributed.backend must be auto, gloo or nccl, got '{dist.backend}'.")
+    _positive(dist.nproc_per_node, "distributed.nproc_per_node")
+    _positive(dist.nnodes, "distributed.nnodes")
+    if not 0 <= dist.node_rank < dist.nnodes:
+        raise UserError(
+            f"distributed.node_rank must be in [0, nnodes={dist.nnodes}), got {dist.node_rank}."
+        )
+    if dist.nnodes > 1 and not dist.rdzv_endpoint:
+        raise UserError(
+            "distributed.nnodes > 1 needs distributed.rdzv_endpoint=HOST:PORT (node 0's address)."
+        )
+    if dist.max_restarts < 0:
+        raise UserError("distributed.max_restarts must be 0 or more.")
+    if dist.threads_per_process is not None:
+        _positive(dist.threads_per_process, "distributed.threads_per_process")
 
 
 def _positive(value: Any, key: str) -> None:

@@ -77,7 +77,8 @@ def run_eval(args: list[str]) -> dict[str, float]:
     checkpoint.load_model_weights(model, state["model"], str(path))
     precision = Precision(cfg["precision"]["name"], device)
     loader = make_loader(dataset, cfg["data"], False, cfg["seed"], device)
-    scores = evaluate(model, loader, build_loss(cfg["loss"], task).to(device), precision, device)
+    loss_fn = build_loss(cfg["loss"], task).to(device)
+    scores = evaluate(model, loader, loss_fn, precision, device, task)
     results = {f"{options['split']}/{k}": v for k, v in scores.items()}
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     output = Path(options["output"] or run_dir / f"eval_{options['split']}.json")

@@ -7,6 +7,7 @@ resolved config.yaml there and runs the job from that frozen dict.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from dltrain.config import (
     validate,
 )
 from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, RunError, UserError
+from dltrain.run_files import write_text_atomic
 
 # Flags after which Hydra only prints something: no run, nothing to validate.
 INFO_FLAGS = {
@@ -48,6 +50,11 @@ RESUME_LOCKED = ("data", "model", "loss", "optimizer", "seed", "precision")
 
 def train(args: list[str]) -> None:
     """``dltrain train [overrides]``: validate every job, then hand over to Hydra."""
+    from dltrain.distributed import under_torchrun
+
+    if under_torchrun() and not INFO_FLAGS.intersection(args):
+        train_under_torchrun(args)
+        return
     if not INFO_FLAGS.intersection(args):
         multirun = "-m" in args or "--multirun" in args
         preflight([a for a in args if not a.startswith("-")], multirun)
@@ -132,6 +139,25 @@ def check_resume_fits(cfg: dict[str, Any], run_dir: Path) -> None:
         )
 
 
+def freeze(plain: dict[str, Any], run_dir: Path) -> None:
+    """Write the resolved config that workers (and a re-run) read: config.yaml."""
+    check_resume_fits(plain, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain)))
+
+
+def run_frozen(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Run a frozen config: in this process, or as torchrun workers for distributed=ddp."""
+    if plain["distributed"]["name"] == "ddp":
+        from dltrain.torchrun import launch_workers
+
+        launch_workers(plain["distributed"], run_dir)
+        return json.loads((run_dir / "results.json").read_text())
+    from dltrain.runner import fit
+
+    return fit(plain, run_dir)
+
+
 def _task(cfg: DictConfig) -> float | None:
     """Hydra's task function: freeze the config into the run folder, run, return the objective."""
     from hydra.core.hydra_config import HydraConfig
@@ -139,16 +165,46 @@ def _task(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     plain = to_plain(cfg)
     try:
-        check_resume_fits(plain, run_dir)
-        OmegaConf.save(OmegaConf.create(plain), run_dir / "config.yaml")
-        from dltrain.runner import fit
-
-        results = fit(plain, run_dir)
+        freeze(plain, run_dir)
+        results = run_frozen(plain, run_dir)
     except UserError as err:
         _exit(err, EXIT_USER_ERROR)
     except RunError as err:
         _exit(err, EXIT_RUN_FAILED)
     return results.get(plain["checkpoint"]["monitor"])
+
+
+def train_under_torchrun(args: list[str]) -> None:
+    """Every rank of an external torchrun composes the same config; rank 0 picks the folder.
+
+    Rank 0 validates the data, checks and writes the run folder, then shares its path (or its
+    error) with every rank, so no rank waits at a collective that another rank skipped.
+    """
+    from dltrain.distributed import broadcast_object, init_process_group
+    from dltrain.runner import fit, resolve_device
+
+    if "-m" in args or "--multirun" in args:
+        raise UserError(
+            "-m (multirun) cannot run under an external torchrun: each sweep job needs its own "
+            "launch. Use `dltrain train -m ... distributed=ddp` (a torchrun per job) instead."
+        )
+    cfg = compose(args)
+    validate_composed(cfg, args)
+    plain = to_plain(cfg)
+    ctx = init_process_group(plain["distributed"]["backend"], resolve_device(plain["device"]).type)
+    outcome: tuple[str, str] = ("ok", "")
+    if ctx.is_main:
+        try:
+            preflight(args, multirun=False)
+            run_dir = Path(cfg.hydra.run.dir).resolve()
+            freeze(plain, run_dir)
+            outcome = ("ok", str(run_dir))
+        except UserError as err:
+            outcome = ("error", str(err))
+    status, value = broadcast_object(outcome, ctx)
+    if status == "error":
+        raise UserError(value)
+    fit(plain, Path(value))
 
 
 def _exit(err: Exception, code: int) -> None:

@@ -1,20 +1,19 @@
-"""The train and eval steps: autocast, GradScaler, gradient accumulation and clipping.
+"""The train and eval steps: autocast, GradScaler, gradient accumulation, clipping, no_sync.
 
-Nothing here syncs with the device inside the loop except at logging steps: metric sums stay on
-the device and are read once per epoch.
+Nothing here waits for the device inside the loop: metric sums stay on the device, and the
+runner's ``after_step`` decides when to read a loss, log, checkpoint or stop.
 """
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from dltrain.errors import RunError
-from dltrain.metrics import metrics_for
+from dltrain.metrics import SplitMetrics, metrics_for
 from dltrain.precision import Precision
 
 
@@ -22,19 +21,16 @@ from dltrain.precision import Precision
 class StepConfig:
     grad_accum: int = 1
     grad_clip: float | None = None
-    max_steps: int = -1
-    log_every: int = 50
 
 
 @dataclass
 class Progress:
-    """Counters that outlive one epoch."""
+    """Counters that a checkpoint saves and a resumed run restores."""
 
+    epoch: int = 1  # the epoch in progress (1-based)
+    batch: int = 0  # batches of this epoch already trained (this rank)
     step: int = 0  # optimizer steps taken
-    samples: int = 0  # training samples seen
-
-    def done(self, max_steps: int) -> bool:
-        return max_steps > 0 and self.step >= max_steps
+    samples: int = 0  # training samples seen by this rank
 
 
 def train_one_epoch(
@@ -46,28 +42,37 @@ def train_one_epoch(
     device: torch.device,
     settings: StepConfig,
     progress: Progress,
-    step_scheduler: Callable[[], None] | None = None,
-    on_log: Callable[[dict[str, float]], None] | None = None,
-) -> dict[str, float]:
+    metrics: SplitMetrics,
+    after_step: Callable[[torch.Tensor], bool],
+) -> None:
+    """Train until the batches run out or ``after_step`` (called after each optimizer step,
+    with the last batch's loss) returns True. ``batches`` starts at ``progress.batch``."""
     model.train()
-    metrics = metrics_for(getattr(model, "task", "classification"), device)
-    num_batches = len(batches)
+    total = progress.batch + len(batches)
     optimizer.zero_grad(set_to_none=True)
-    window_start, window_samples = time.perf_counter(), 0
-    for index, (inputs, targets) in enumerate(batches):
+    for inputs, targets in batches:
+        index = progress.batch
         inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
-        with precision.autocast():
-            outputs = model(inputs)
-        loss = loss_fn(outputs.float(), targets)
-        metrics.update(loss, outputs, targets)
         group_start = index - index % settings.grad_accum
-        group_size = min(settings.grad_accum, num_batches - group_start)
-        precision.scaler.scale(loss / group_size).backward()
-        window_samples += targets.shape[0]
+        group_size = min(settings.grad_accum, total - group_start)
+        steps_now = index + 1 == group_start + group_size
+        # DDP all-reduces gradients in backward; skip that for batches that only accumulate.
+        sync = (
+            contextlib.nullcontext()
+            if steps_now or not hasattr(model, "no_sync")
+            else (model.no_sync())
+        )
+        with sync:
+            with precision.autocast():
+                outputs = model(inputs)
+            loss = loss_fn(outputs.float(), targets)
+            precision.scaler.scale(loss / group_size).backward()
+        metrics.update(loss, outputs, targets)
+        progress.batch += 1
         progress.samples += targets.shape[0]
-        if index + 1 < group_start + group_size:
-            continue  # accumulate more gradients before stepping
+        if not steps_now:
+            continue
         if settings.grad_clip is not None:
             precision.scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
@@ -75,20 +80,8 @@ def train_one_epoch(
         precision.scaler.update()
         optimizer.zero_grad(set_to_none=True)
         progress.step += 1
-        if step_scheduler is not None:
-            step_scheduler()
-        if progress.step % settings.log_every == 0:
-            if metrics.has_nonfinite():
-                raise RunError(f"the training loss became NaN or infinite by step {progress.step}.")
-            if on_log is not None:
-                elapsed = time.perf_counter() - window_start
-                on_log({"train/loss": loss.item(), "images_per_sec": window_samples / elapsed})
-                window_start, window_samples = time.perf_counter(), 0
-        if progress.done(settings.max_steps):
-            break
-    if metrics.has_nonfinite():
-        raise RunError(f"the training loss became NaN or infinite by step {progress.step}.")
-    return metrics.compute()
+        if after_step(loss):
+            return
 
 
 @torch.inference_mode()
@@ -98,13 +91,16 @@ def evaluate(
     loss_fn: nn.Module,
     precision: Precision,
     device: torch.device,
+    task: str,
 ) -> dict[str, float]:
+    """Metrics over the whole split; under DDP each rank sees a shard and the sums are reduced."""
     model.eval()
-    metrics = metrics_for(getattr(model, "task", "classification"), device)
+    metrics = metrics_for(task, device)
     for inputs, targets in batches:
         inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         with precision.autocast():
             outputs = model(inputs)
         metrics.update(loss_fn(outputs.float(), targets), outputs, targets)
+    metrics.all_reduce()
     return metrics.compute()

@@ -1,13 +1,13 @@
-"""Fit and evaluate from a frozen config: build every component, train, test the best weights.
+"""Fit from a frozen config: build every component, train, checkpoint, test the best weights.
 
-Read ``fit`` top to bottom: it is the whole training run. The per-batch work is in loop.py.
+Read ``fit`` top to bottom: it is the whole training run, one process or one DDP rank. The
+per-batch work is in loop.py; what a checkpoint holds is in ``TrainState``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
 import sys
 import time
 from collections.abc import Mapping
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from dltrain import checkpoint
@@ -28,38 +28,66 @@ from dltrain.build import (
     build_scheduler,
     model_task,
 )
-from dltrain.errors import UserError
+from dltrain.data.sampler import EpochSampler
+from dltrain.distributed import (
+    DistContext,
+    any_rank,
+    barrier,
+    context_from_env,
+    cpu_threads,
+    init_process_group,
+    under_torchrun,
+)
+from dltrain.errors import RunError, UserError
 from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
+from dltrain.metrics import metrics_for
 from dltrain.precision import Precision
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
-from dltrain.seeding import loader_generator, seed_everything, seed_worker, set_deterministic
+from dltrain.seeding import (
+    capture_rng,
+    restore_rng,
+    seed_everything,
+    seed_worker,
+    set_deterministic,
+)
 
 log = logging.getLogger("dltrain")
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, ctx: DistContext = DistContext()) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device={name} but no CUDA GPU is available here. Use device=cpu or auto.")
+    if name == "cuda" and ctx.enabled:
+        return torch.device("cuda", ctx.local_rank)
     return torch.device(name)
 
 
 def make_loader(
-    dataset: Dataset, data_cfg: Mapping[str, Any], train: bool, seed: int, device: torch.device
+    dataset: Dataset,
+    data_cfg: Mapping[str, Any],
+    train: bool,
+    seed: int,
+    device: torch.device,
+    ctx: DistContext = DistContext(),
 ) -> DataLoader:
+    """Training batches in the (seed, epoch) order; evaluation shards without padding."""
     workers = data_cfg.get("num_workers", 0)
+    sampler = EpochSampler(
+        len(dataset), shuffle=train, seed=seed, rank=ctx.rank, world_size=ctx.world_size, pad=train
+    )
     return DataLoader(
         dataset,
         batch_size=data_cfg["batch_size"],
-        shuffle=train,
+        sampler=sampler,
         drop_last=train and data_cfg.get("drop_last", False),
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=device.type == "cuda",
         worker_init_fn=seed_worker if workers > 0 else None,
-        generator=loader_generator(seed) if train else None,
+        generator=torch.Generator().manual_seed(seed + ctx.rank),
     )
 
 
@@ -74,126 +102,149 @@ class Best:
         return value > self.score if mode == "max" else value < self.score
 
 
-def _rng_state(generator: torch.Generator) -> dict[str, Any]:
-    np_state = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "loader": generator.get_state(),
-    }
-
-
-def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
-    random.setstate(state["python"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy(), *rest))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    generator.set_state(state["loader"])
-
-
-def _progress_bar(loader: DataLoader, epoch: int, max_epochs: int, mode: str) -> Any:
-    enabled = mode == "on" or (mode == "auto" and sys.stderr.isatty())
+def _progress_bar(loader: Any, progress: Progress, max_epochs: int, mode: str, main: bool) -> Any:
+    enabled = main and (mode == "on" or (mode == "auto" and sys.stderr.isatty()))
     if not enabled:
         return loader
     from tqdm import tqdm
 
-    return tqdm(loader, desc=f"epoch {epoch}/{max_epochs}", leave=False, dynamic_ncols=True)
+    return tqdm(
+        loader,
+        desc=f"epoch {progress.epoch}/{max_epochs}",
+        leave=False,
+        dynamic_ncols=True,
+        initial=progress.batch,
+        total=progress.batch + len(loader),
+    )
 
 
 def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     """Train as the config says, keep best/last checkpoints, test the best weights."""
-    setup_logging(run_dir)
+    ctx = context_from_env()
+    device = resolve_device(cfg["device"], ctx)
+    if under_torchrun():
+        ctx = init_process_group(cfg["distributed"]["backend"], device.type)
+        if device.type == "cpu":
+            torch.set_num_threads(cpu_threads(ctx, cfg["distributed"]["threads_per_process"]))
+    setup_logging(run_dir, ctx.rank)
     import_user_modules(cfg["imports"])
-    device = resolve_device(cfg["device"])
     set_deterministic(cfg["deterministic"])
-    seed_everything(cfg["seed"])
-    trainer, data_cfg = cfg["trainer"], cfg["data"]
+    seed_everything(cfg["seed"])  # the same initial weights on every rank
+    trainer, data_cfg, seed = cfg["trainer"], cfg["data"], cfg["seed"]
 
     task = model_task(cfg["model"])
     data = build_data(data_cfg, task)
-    train_loader = make_loader(data.train, data_cfg, True, cfg["seed"], device)
-    val_loader = data.val and make_loader(data.val, data_cfg, False, cfg["seed"], device)
-    test_loader = data.test and make_loader(data.test, data_cfg, False, cfg["seed"], device)
+    train_loader = make_loader(data.train, data_cfg, True, seed, device, ctx)
+    val_loader = data.val and make_loader(data.val, data_cfg, False, seed, device, ctx)
+    test_loader = data.test and make_loader(data.test, data_cfg, False, seed, device, ctx)
     if len(train_loader) == 0:
         raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
     model = build_model(cfg["model"]).to(device)
     loss_fn = build_loss(cfg["loss"], task).to(device)
     optimizer = build_optimizer(cfg["optimizer"], model)
-    steps_per_epoch = math.ceil(len(train_loader) / trainer["grad_accum"])
+    train_model: torch.nn.Module = model
+    if ctx.enabled:
+        if cfg["distributed"]["sync_bn"]:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        device_ids = [device.index] if device.type == "cuda" else None
+        train_model = DistributedDataParallel(model, device_ids=device_ids)
+    seed_everything(seed + ctx.rank)  # a different dropout/augmentation stream per rank
+    batches_per_epoch = len(train_loader)
+    steps_per_epoch = math.ceil(batches_per_epoch / trainer["grad_accum"])
     scheduler = build_scheduler(
         cfg["scheduler"], optimizer, steps_per_epoch, trainer["max_epochs"], trainer["max_steps"]
     )
     precision = Precision(cfg["precision"]["name"], device, cfg["precision"]["tf32"])
     monitor, mode = cfg["checkpoint"]["monitor"], cfg["checkpoint"]["mode"]
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir, last = run_dir / "checkpoints", run_dir / "checkpoints" / "last.pt"
     metrics_file = MetricsFile(run_dir / "metrics.jsonl")
-    progress, best, start_epoch = Progress(), Best(), 1
+    progress, best = Progress(), Best()
+    train_metrics = metrics_for(task, device)
 
-    def state(epoch: int) -> dict[str, Any]:
+    def snapshot() -> dict[str, Any]:
         return {
             "model": checkpoint.strip_prefixes(model.state_dict()),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": precision.scaler.state_dict(),
-            "epoch": epoch,
-            "step": progress.step,
-            "samples": progress.samples,
-            "best_score": best.score,
-            "best_epoch": best.epoch,
+            "progress": vars(progress).copy(),
+            "best": vars(best).copy(),
+            "train_sums": train_metrics.sums.cpu(),
             "metrics_lines": metrics_file.lines(),
-            "rng": _rng_state(train_loader.generator),
+            "rng": capture_rng(),
             "config": dict(cfg),
         }
 
-    last = ckpt_dir / "last.pt"
+    def save(path: Path) -> None:
+        if ctx.is_main:
+            checkpoint.save_atomic(snapshot(), path)
+
     if cfg["resume"] == "auto" and last.is_file():
         saved = checkpoint.load(last, map_location=device)
         checkpoint.load_model_weights(model, saved["model"], str(last))
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         precision.scaler.load_state_dict(saved["scaler"])
-        progress = Progress(step=saved["step"], samples=saved["samples"])
-        best = Best(score=saved["best_score"], epoch=saved["best_epoch"])
-        start_epoch = saved["epoch"] + 1
-        metrics_file.truncate(saved["metrics_lines"])
-        _set_rng_state(saved["rng"], train_loader.generator)
-        log.info(f"resumed from {last} after epoch {saved['epoch']} (step {progress.step})")
+        progress, best = Progress(**saved["progress"]), Best(**saved["best"])
+        train_metrics.sums.copy_(saved["train_sums"])
+        if ctx.is_main:
+            metrics_file.truncate(saved["metrics_lines"])
+        restore_rng(saved["rng"])
+        log.info(
+            f"resumed from {last} at epoch {progress.epoch}, batch {progress.batch} "
+            f"(step {progress.step})"
+        )
 
-    settings = StepConfig(
-        grad_accum=trainer["grad_accum"],
-        grad_clip=trainer["grad_clip"],
-        max_steps=trainer["max_steps"],
-        log_every=cfg["logging"]["every_n_steps"],
-    )
+    settings = StepConfig(grad_accum=trainer["grad_accum"], grad_clip=trainer["grad_clip"])
+    log_every = cfg["logging"]["every_n_steps"]
     params = sum(p.numel() for p in model.parameters())
+    batch = data_cfg["batch_size"]
     log.info(
         f"model {cfg['model']['name']} ({params:,} parameters) on {device}, precision "
         f"{precision.name}; data {data_cfg['name']}: {len(data.train)} train / "
-        f"{len(data.val) if data.val else 0} val / {len(data.test) if data.test else 0} test, "
-        f"batch {data_cfg['batch_size']}, {steps_per_epoch} steps per epoch"
+        f"{len(data.val) if data.val else 0} val / {len(data.test) if data.test else 0} test; "
+        f"batch {batch} x {ctx.world_size} process(es) = {batch * ctx.world_size} global, "
+        f"{steps_per_epoch} steps per epoch"
     )
-    epoch = start_epoch - 1
-    for epoch in range(start_epoch, trainer["max_epochs"] + 1):
-        if progress.done(trainer["max_steps"]):
-            break
-        started = time.perf_counter()
-        samples_before = progress.samples
-        bar = _progress_bar(train_loader, epoch, trainer["max_epochs"], cfg["logging"]["progress"])
+    window = {"time": time.perf_counter(), "samples": progress.samples}
 
-        def on_log(values: dict[str, float], epoch: int = epoch, bar: Any = bar) -> None:
-            lr = optimizer.param_groups[0]["lr"]
-            metrics_file.write({"epoch": epoch, "step": progress.step, **values, "lr": lr})
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(
-                    loss=f"{values['train/loss']:.4f}", img_s=f"{values['images_per_sec']:.0f}"
+    def after_step(loss: torch.Tensor) -> bool:
+        scheduler.after_optimizer_step()
+        if progress.step % log_every == 0:
+            if any_rank(train_metrics.has_nonfinite(), ctx, device):
+                raise RunError(
+                    f"the training loss became NaN or infinite by step "
+                    f"{progress.step}; the last good checkpoint is {last}."
                 )
+            now = time.perf_counter()
+            speed = (progress.samples - window["samples"]) * ctx.world_size / (now - window["time"])
+            window.update(time=now, samples=progress.samples)
+            event = {
+                "epoch": progress.epoch,
+                "step": progress.step,
+                "train/loss": loss.item(),
+                "lr": optimizer.param_groups[0]["lr"],
+                "images_per_sec": speed,
+            }
+            if ctx.is_main:
+                metrics_file.write(event)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{event['train/loss']:.4f}", img_s=f"{speed:.0f}")
+        return trainer["max_steps"] > 0 and progress.step >= trainer["max_steps"]
 
-        train_metrics = train_one_epoch(
-            model,
+    def run_done() -> bool:
+        epochs_done = progress.epoch > trainer["max_epochs"]
+        return epochs_done or (trainer["max_steps"] > 0 and progress.step >= trainer["max_steps"])
+
+    while not run_done():
+        epoch = progress.epoch
+        started, samples_before = time.perf_counter(), progress.samples
+        train_loader.sampler.set_epoch(epoch, start=progress.batch * batch)
+        bar = _progress_bar(
+            train_loader, progress, trainer["max_epochs"], cfg["logging"]["progress"], ctx.is_main
+        )
+        train_one_epoch(
+            train_model,
             bar,
             loss_fn,
             optimizer,
@@ -201,37 +252,46 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             device,
             settings,
             progress,
-            scheduler.after_optimizer_step,
-            on_log,
+            train_metrics,
+            after_step,
         )
         if hasattr(bar, "close"):
             bar.close()
-        seconds = time.perf_counter() - started
+        train_metrics.all_reduce()
+        if train_metrics.has_nonfinite():
+            raise RunError(
+                f"the training loss became NaN or infinite in epoch {epoch}; the last "
+                f"good checkpoint is {last}."
+            )
         record: dict[str, Any] = {"epoch": epoch, "step": progress.step}
-        record.update({f"train/{k}": v for k, v in train_metrics.items()})
-        last_epoch = epoch == trainer["max_epochs"] or progress.done(trainer["max_steps"])
-        if val_loader is not None and (epoch % trainer["val_every"] == 0 or last_epoch):
-            val_metrics = evaluate(model, val_loader, loss_fn, precision, device)
-            record.update({f"val/{k}": v for k, v in val_metrics.items()})
+        record.update({f"train/{k}": v for k, v in train_metrics.compute().items()})
+        progress.epoch, progress.batch = epoch + 1, 0
+        train_metrics = metrics_for(task, device)
+        final = run_done()
+        if val_loader is not None and (epoch % trainer["val_every"] == 0 or final):
+            scores = evaluate(model, val_loader, loss_fn, precision, device, task)
+            record.update({f"val/{k}": v for k, v in scores.items()})
+        seconds = time.perf_counter() - started
         record["lr"] = optimizer.param_groups[0]["lr"]
-        record["images_per_sec"] = (progress.samples - samples_before) / seconds
+        record["images_per_sec"] = (progress.samples - samples_before) * ctx.world_size / seconds
         record["epoch_seconds"] = seconds
         scheduler.after_epoch(record)
-        metrics_file.write(record)
+        if ctx.is_main:
+            metrics_file.write(record)
         log.info(_epoch_line(record, trainer["max_epochs"]))
-
-        if monitor not in record and monitor.startswith("val/") and val_loader is None:
+        if monitor.startswith("val/") and val_loader is None:
             raise UserError(
                 f"checkpoint.monitor={monitor} but there is no validation split: "
                 "set data.val_split > 0 or checkpoint.monitor=train/loss."
             )
         if monitor in record and best.improved(record[monitor], mode):
             best = Best(score=record[monitor], epoch=epoch)
-            checkpoint.save_atomic(state(epoch), ckpt_dir / "best.pt")
-        checkpoint.save_atomic(state(epoch), last)
+            save(ckpt_dir / "best.pt")
+        save(last)
 
+    barrier(ctx)  # best.pt is complete before any rank reads it
     results: dict[str, Any] = {
-        "epoch": epoch,
+        "epoch": progress.epoch - 1,
         "step": progress.step,
         "monitor": monitor,
         "best_epoch": best.epoch,
@@ -239,24 +299,25 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     }
     best_path = ckpt_dir / "best.pt"
     if best_path.is_file():
-        checkpoint.load_model_weights(
-            model, checkpoint.load(best_path, device)["model"], str(best_path)
-        )
+        best_state = checkpoint.load(best_path, device)
+        checkpoint.load_model_weights(model, best_state["model"], str(best_path))
     for split, loader in (("val", val_loader), ("test", test_loader)):
         if loader is not None:
-            scores = evaluate(model, loader, loss_fn, precision, device)
+            scores = evaluate(model, loader, loss_fn, precision, device, task)
             results.update({f"{split}/{k}": v for k, v in scores.items()})
-    write_json(run_dir / "results.json", results)
+    if ctx.is_main:
+        write_json(run_dir / "results.json", results)
     summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
     log.info(f"best {monitor} {best.score:.4f} at epoch {best.epoch}; {summary}")
+    barrier(ctx)
     return results
 
 
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:
     parts = [f"epoch {record['epoch']}/{max_epochs}"]
-    for key in ("train/loss", "train/accuracy", "val/loss", "val/accuracy"):
-        if key in record:
-            parts.append(f"{key} {record[key]:.4f}")
+    for key, value in record.items():
+        if key.startswith(("train/", "val/")):
+            parts.append(f"{key} {value:.4f}")
     parts.append(f"lr {record['lr']:.2e}")
     parts.append(f"{record['images_per_sec']:.0f} img/s")
     parts.append(f"{record['epoch_seconds']:.1f}s")

@@ -1,0 +1,104 @@
+"""Process groups from torchrun's environment, and the rank helpers the runner needs.
+
+A run is distributed when torchrun started it (RANK/WORLD_SIZE/LOCAL_RANK in the environment).
+Rank 0 alone writes files; every collective here is called by all ranks in the same order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1 or dist.is_initialized()
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def under_torchrun() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def context_from_env() -> DistContext:
+    if not under_torchrun():
+        return DistContext()
+    return DistContext(
+        rank=int(os.environ["RANK"]),
+        world_size=int(os.environ["WORLD_SIZE"]),
+        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+        local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+    )
+
+
+def resolve_backend(name: str, device_type: str) -> str:
+    if name == "auto":
+        return "nccl" if device_type == "cuda" else "gloo"
+    return name
+
+
+def init_process_group(backend: str, device_type: str, timeout_s: int = 600) -> DistContext:
+    """Join the group torchrun set up; on CUDA pin this process to its LOCAL_RANK GPU."""
+    ctx = context_from_env()
+    if device_type == "cuda":
+        torch.cuda.set_device(ctx.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(
+            backend=resolve_backend(backend, device_type), timeout=timedelta(seconds=timeout_s)
+        )
+    return ctx
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.enabled:
+        dist.barrier()
+
+
+def broadcast_object(value: Any, ctx: DistContext) -> Any:
+    """Rank 0's ``value`` on every rank."""
+    if not ctx.enabled:
+        return value
+    holder = [value if ctx.is_main else None]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is True on at least one."""
+    if not ctx.enabled:
+        return flag
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value)
+    return bool(value.item())
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def cpu_threads(ctx: DistContext, configured: int | None) -> int:
+    """Threads per process on CPU: the configured number, else the cores split between ranks.
+
+    torchrun only sets OMP_NUM_THREADS=1 when it starts several processes; with one process per
+    launcher (one per node) two threads per process would fight over the same cores.
+    """
+    if configured:
+        return configured
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, ctx.local_world_size))

@@ -1,0 +1,64 @@
+"""Start the workers with torchrun's own launcher (torch.distributed.run), in this process.
+
+The parent composed and froze the config; each worker reads RUN_DIR/config.yaml. A failed
+worker becomes an error that names its rank and exit code.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dltrain.errors import EXIT_USER_ERROR, RunError, UserError
+
+
+def torchrun_args(dist_cfg: Mapping[str, Any], run_dir: Path) -> list[str]:
+    """torchrun's command line for this run (one node: --standalone)."""
+    args = [
+        f"--nproc-per-node={dist_cfg['nproc_per_node']}",
+        f"--max-restarts={dist_cfg['max_restarts']}",
+        "--monitor-interval=0.5",
+    ]
+    if dist_cfg["nnodes"] == 1 and not dist_cfg["rdzv_endpoint"]:
+        args.append("--standalone")
+    else:
+        args += [
+            f"--nnodes={dist_cfg['nnodes']}",
+            f"--node-rank={dist_cfg['node_rank']}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={dist_cfg['rdzv_endpoint']}",
+            f"--rdzv-id={dist_cfg['rdzv_id']}",
+        ]
+    return [*args, "-m", "dltrain.worker", str(run_dir)]
+
+
+def _describe(exitcode: int) -> str:
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+def launch_workers(dist_cfg: Mapping[str, Any], run_dir: Path) -> None:
+    """Run torchrun's launcher; raise UserError/RunError naming the first failed rank."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    args = get_args_parser().parse_args(torchrun_args(dist_cfg, run_dir))
+    try:
+        run(args)
+    except ChildFailedError as err:
+        rank, failure = min(err.failures.items())
+        codes = {f.exitcode for f in err.failures.values()}
+        message = (
+            f"distributed run failed: rank {rank} (local rank {failure.local_rank}, "
+            f"pid {failure.pid}) "
+            f"{_describe(failure.exitcode)}; the log of the run is {run_dir / 'train.log'}."
+        )
+        if codes == {EXIT_USER_ERROR}:
+            raise UserError(message) from None
+        raise RunError(message) from None
