@@ -58,10 +58,34 @@ def init_process_group(backend: str, device_type: str, timeout_s: int = 600) -> 
     if device_type == "cuda":
         torch.cuda.set_device(ctx.local_rank)
     if not dist.is_initialized():
+        timeout = timedelta(seconds=timeout_s)
         dist.init_process_group(
-            backend=resolve_backend(backend, device_type), timeout=timedelta(seconds=timeout_s)
+            backend=resolve_backend(backend, device_type),
+            store=_restart_store(ctx, timeout),
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            timeout=timeout,
         )
     return ctx
+
+
+def _restart_store(ctx: DistContext, timeout: timedelta) -> dist.Store:
+    """The rendezvous store, with a key prefix per torchrun restart.
+
+    After a restart (--max-restarts) the workers share the launcher's store with the round
+    before; without a fresh prefix a new rank can read a dead rank's address and fail to
+    connect (seen with gloo here).
+    """
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        ctx.world_size,
+        is_master=ctx.rank == 0 and not agent_store,
+        timeout=timeout,
+    )
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"dltrain/restart{restart}", store)
 
 
 def barrier(ctx: DistContext) -> None:

@@ -52,12 +52,14 @@ def launch_workers(dist_cfg: Mapping[str, Any], run_dir: Path) -> None:
     try:
         run(args)
     except ChildFailedError as err:
-        rank, failure = min(err.failures.items())
+        rank, failure = err.get_first_failure()  # the earliest: the others followed it
         codes = {f.exitcode for f in err.failures.values()}
+        others = sorted(r for r in err.failures if r != rank)
         message = (
             f"distributed run failed: rank {rank} (local rank {failure.local_rank}, "
-            f"pid {failure.pid}) "
-            f"{_describe(failure.exitcode)}; the log of the run is {run_dir / 'train.log'}."
+            f"pid {failure.pid}) {_describe(failure.exitcode)}"
+            + (f", then ranks {others} were stopped" if others else "")
+            + f"; the log of the run is {run_dir / 'train.log'}."
         )
         if codes == {EXIT_USER_ERROR}:
             raise UserError(message) from None
