@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, RunError, UserError
+from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, Interrupted, RunError, UserError
 
 USAGE = """usage: dltrain <command> [overrides...]
 
@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"dltrain: error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR if isinstance(err, UserError) else EXIT_RUN_FAILED)
+    except Interrupted as err:
+        print(f"dltrain: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         print("dltrain: interrupted", file=sys.stderr)
         sys.exit(130)

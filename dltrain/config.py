@@ -32,12 +32,15 @@ class TrainerConfig:
     grad_accum: int = 1
     grad_clip: float | None = None  # max global gradient norm; null disables clipping
     val_every: int = 1  # validate every N epochs (and always after the last)
+    on_nan: str = "stop"  # stop: exit 1 keeping the last good checkpoint | skip: skip the step
 
 
 @dataclass
 class CheckpointConfig:
     monitor: str = "val/accuracy"
     mode: str = "max"
+    every_n_steps: int = 0  # also save last.pt every N optimizer steps (0: at epoch ends only)
+    keep_last: int = 0  # keep the newest K step-NNN.pt copies of those saves (never pruning best)
 
 
 @dataclass
@@ -247,11 +250,15 @@ def validate(cfg: DictConfig) -> None:
     _validate_distributed(cfg.distributed)
     if cfg.logging.progress not in ("auto", "on", "off"):
         raise UserError(f"logging.progress must be auto, on or off, got '{cfg.logging.progress}'.")
-    if cfg.resume not in ("auto", "never"):
+    if cfg.resume not in ("auto", "never") and not Path(cfg.resume).expanduser().is_file():
         raise UserError(
-            f"resume must be auto or never, got '{cfg.resume}'. (Resuming from a path is not "
-            "supported yet: point hydra.run.dir at the run folder and use resume=auto.)"
+            f"resume must be auto, never or a checkpoint file; '{cfg.resume}' is not a file. "
+            "To continue a run in its own folder, use hydra.run.dir=THAT_FOLDER resume=auto."
         )
+    if cfg.trainer.on_nan not in ("stop", "skip"):
+        raise UserError(f"trainer.on_nan must be stop or skip, got '{cfg.trainer.on_nan}'.")
+    if cfg.checkpoint.every_n_steps < 0 or cfg.checkpoint.keep_last < 0:
+        raise UserError("checkpoint.every_n_steps and checkpoint.keep_last must be 0 or more.")
 
 
 def _validate_distributed(dist: DictConfig) -> None:

@@ -12,3 +12,11 @@ class UserError(Exception):
 
 class RunError(Exception):
     """The run itself failed (for example a non-finite loss): exit 1 with a message."""
+
+
+class Interrupted(Exception):
+    """SIGTERM / SIGINT stopped the run after a checkpoint: exit 128 + the signal number."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

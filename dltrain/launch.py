@@ -25,7 +25,7 @@ from dltrain.config import (
     to_plain,
     validate,
 )
-from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, RunError, UserError
+from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, Interrupted, RunError, UserError
 from dltrain.run_files import write_text_atomic
 
 # Flags after which Hydra only prints something: no run, nothing to validate.
@@ -118,25 +118,50 @@ def refuse_existing_run(run_dir: Path) -> None:
         )
 
 
+def saved_config(cfg: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], str] | None:
+    """The config of the run this one continues, and where it came from (None: a fresh run)."""
+    if cfg["resume"] == "auto":
+        path = run_dir / "config.yaml"
+        if (run_dir / "checkpoints" / "last.pt").exists() and path.exists():
+            return OmegaConf.to_container(OmegaConf.load(path)), str(run_dir)
+        return None
+    if cfg["resume"] == "never":
+        return None
+    from dltrain import checkpoint
+
+    state = checkpoint.load(Path(cfg["resume"]).expanduser())
+    if "config" not in state or "progress" not in state:
+        raise UserError(
+            f"{cfg['resume']} holds no training state to resume from; use it as "
+            "weights (model.weights=PATH) instead."
+        )
+    return state["config"], cfg["resume"]
+
+
 def check_resume_fits(cfg: dict[str, Any], run_dir: Path) -> None:
-    """A run folder with a checkpoint may only be resumed by a config that keeps it exact."""
-    saved_path = run_dir / "config.yaml"
-    if cfg["resume"] != "auto" or not (run_dir / "checkpoints" / "last.pt").exists():
+    """A run may only be resumed by a config that keeps it exact; other changes are logged."""
+    found = saved_config(cfg, run_dir)
+    if found is None:
         return
-    if not saved_path.exists():
-        return
-    saved = OmegaConf.to_container(OmegaConf.load(saved_path))
-    changed = [
+    saved, origin = found
+    locked = [
         f"{key}: {saved.get(key)!r} -> {cfg.get(key)!r}"
         for key in RESUME_LOCKED
         if saved.get(key) != cfg.get(key)
     ]
-    if changed:
+    if locked:
         raise UserError(
-            f"{run_dir} holds a run with a different config, so resuming it would not be the "
-            f"same run. Differences: {'; '.join(changed)}. Use another hydra.run.dir, or the "
-            "original values."
+            f"{origin} holds a run with a different config, so resuming it would not be the "
+            f"same run. Differences: {'; '.join(locked)}. Use another hydra.run.dir (or "
+            "resume=never), or the original values."
         )
+    harmless = [
+        f"{key}: {saved.get(key)!r} -> {cfg.get(key)!r}"
+        for key in cfg
+        if key not in RESUME_LOCKED and saved.get(key) != cfg.get(key)
+    ]
+    if harmless:
+        print(f"dltrain: resuming {origin} with changed settings: {'; '.join(harmless)}")
 
 
 def freeze(plain: dict[str, Any], run_dir: Path) -> None:
@@ -171,6 +196,8 @@ def _task(cfg: DictConfig) -> float | None:
         _exit(err, EXIT_USER_ERROR)
     except RunError as err:
         _exit(err, EXIT_RUN_FAILED)
+    except Interrupted as err:
+        _exit(err, err.exit_code)
     return results.get(plain["checkpoint"]["monitor"])
 
 

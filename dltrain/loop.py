@@ -21,6 +21,7 @@ from dltrain.precision import Precision
 class StepConfig:
     grad_accum: int = 1
     grad_clip: float | None = None
+    skip_nonfinite: bool = False  # trainer.on_nan=skip: drop steps whose gradients are not finite
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Progress:
     batch: int = 0  # batches of this epoch already trained (this rank)
     step: int = 0  # optimizer steps taken
     samples: int = 0  # training samples seen by this rank
+    skipped: int = 0  # optimizer steps skipped for non-finite gradients (on_nan=skip)
 
 
 def train_one_epoch(
@@ -68,7 +70,8 @@ def train_one_epoch(
                 outputs = model(inputs)
             loss = loss_fn(outputs.float(), targets)
             precision.scaler.scale(loss / group_size).backward()
-        metrics.update(loss, outputs, targets)
+        if not settings.skip_nonfinite or bool(torch.isfinite(loss)):
+            metrics.update(loss, outputs, targets)
         progress.batch += 1
         progress.samples += targets.shape[0]
         if not steps_now:
@@ -76,12 +79,20 @@ def train_one_epoch(
         if settings.grad_clip is not None:
             precision.scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        precision.scaler.step(optimizer)
-        precision.scaler.update()
+        if settings.skip_nonfinite and not precision.scaler.is_enabled() and not _finite(model):
+            progress.skipped += 1  # under DDP the reduced gradients agree on every rank
+        else:
+            precision.scaler.step(optimizer)  # skips the step itself on fp16 overflow
+            precision.scaler.update()
         optimizer.zero_grad(set_to_none=True)
         progress.step += 1
         if after_step(loss):
             return
+
+
+def _finite(model: nn.Module) -> bool:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
 
 
 @torch.inference_mode()

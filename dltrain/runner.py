@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import sys
 import time
 from collections.abc import Mapping
@@ -38,19 +39,15 @@ from dltrain.distributed import (
     init_process_group,
     under_torchrun,
 )
-from dltrain.errors import RunError, UserError
+from dltrain.errors import Interrupted, RunError, UserError
 from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
 from dltrain.metrics import metrics_for
 from dltrain.precision import Precision
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
-from dltrain.seeding import (
-    capture_rng,
-    restore_rng,
-    seed_everything,
-    seed_worker,
-    set_deterministic,
-)
+from dltrain.seeding import seed_everything, seed_worker, set_deterministic
+from dltrain.signals import StopRequest
+from dltrain.train_state import Checkpointer
 
 log = logging.getLogger("dltrain")
 
@@ -100,6 +97,15 @@ class Best:
         if math.isnan(self.score):
             return not math.isnan(value)
         return value > self.score if mode == "max" else value < self.score
+
+
+def _resume_source(resume: str, last: Path) -> Path | None:
+    """The checkpoint to continue from: the folder's last.pt (auto) or a given file."""
+    if resume == "auto":
+        return last if last.is_file() else None
+    if resume == "never":
+        return None
+    return Path(resume).expanduser()
 
 
 def _progress_bar(loader: Any, progress: Progress, max_epochs: int, mode: str, main: bool) -> Any:
@@ -156,47 +162,34 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     )
     precision = Precision(cfg["precision"]["name"], device, cfg["precision"]["tf32"])
     monitor, mode = cfg["checkpoint"]["monitor"], cfg["checkpoint"]["mode"]
-    ckpt_dir, last = run_dir / "checkpoints", run_dir / "checkpoints" / "last.pt"
+    ckpt_dir = run_dir / "checkpoints"
     metrics_file = MetricsFile(run_dir / "metrics.jsonl")
+    parts = {
+        "model": model,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "scaler": precision.scaler,
+    }
+    saver = Checkpointer(ckpt_dir, ctx, parts, metrics_file, cfg, cfg["checkpoint"]["keep_last"])
     progress, best = Progress(), Best()
     train_metrics = metrics_for(task, device)
 
-    def snapshot() -> dict[str, Any]:
-        return {
-            "model": checkpoint.strip_prefixes(model.state_dict()),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": precision.scaler.state_dict(),
-            "progress": vars(progress).copy(),
-            "best": vars(best).copy(),
-            "train_sums": train_metrics.sums.cpu(),
-            "metrics_lines": metrics_file.lines(),
-            "rng": capture_rng(),
-            "config": dict(cfg),
-        }
-
-    def save(path: Path) -> None:
-        if ctx.is_main:
-            checkpoint.save_atomic(snapshot(), path)
-
-    if cfg["resume"] == "auto" and last.is_file():
-        saved = checkpoint.load(last, map_location=device)
-        checkpoint.load_model_weights(model, saved["model"], str(last))
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        precision.scaler.load_state_dict(saved["scaler"])
-        progress, best = Progress(**saved["progress"]), Best(**saved["best"])
-        train_metrics.sums.copy_(saved["train_sums"])
-        if ctx.is_main:
-            metrics_file.truncate(saved["metrics_lines"])
-        restore_rng(saved["rng"])
+    source = _resume_source(cfg["resume"], saver.last)
+    if source is not None:
+        restored = saver.restore(source, device)
+        progress, best = Progress(**restored.progress), Best(**restored.best)
+        train_metrics.sums.copy_(restored.train_sums)
         log.info(
-            f"resumed from {last} at epoch {progress.epoch}, batch {progress.batch} "
+            f"resumed from {source} at epoch {progress.epoch}, batch {progress.batch} "
             f"(step {progress.step})"
         )
 
-    settings = StepConfig(grad_accum=trainer["grad_accum"], grad_clip=trainer["grad_clip"])
-    log_every = cfg["logging"]["every_n_steps"]
+    settings = StepConfig(
+        grad_accum=trainer["grad_accum"],
+        grad_clip=trainer["grad_clip"],
+        skip_nonfinite=trainer["on_nan"] == "skip",
+    )
+    log_every, save_every = cfg["logging"]["every_n_steps"], cfg["checkpoint"]["every_n_steps"]
     params = sum(p.numel() for p in model.parameters())
     batch = data_cfg["batch_size"]
     log.info(
@@ -207,6 +200,18 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         f"{steps_per_epoch} steps per epoch"
     )
     window = {"time": time.perf_counter(), "samples": progress.samples}
+    stop = StopRequest().install()
+
+    def stop_if_requested() -> None:
+        if any_rank(stop.requested, ctx, device):
+            saver.save(progress, best, train_metrics.sums, ("last.pt",))
+            signum = stop.signum or signal.SIGTERM
+            raise Interrupted(
+                signum,
+                f"stopped by {signal.Signals(signum).name} at step "
+                f"{progress.step}; {saver.last} holds the run: the same "
+                "command resumes it.",
+            )
 
     def after_step(loss: torch.Tensor) -> bool:
         scheduler.after_optimizer_step()
@@ -214,7 +219,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
                 raise RunError(
                     f"the training loss became NaN or infinite by step "
-                    f"{progress.step}; the last good checkpoint is {last}."
+                    f"{progress.step}; the last good checkpoint is {saver.last}."
                 )
             now = time.perf_counter()
             speed = (progress.samples - window["samples"]) * ctx.world_size / (now - window["time"])
@@ -230,64 +235,85 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
                 metrics_file.write(event)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{event['train/loss']:.4f}", img_s=f"{speed:.0f}")
+        if save_every and progress.step % save_every == 0:
+            if any_rank(train_metrics.has_nonfinite(), ctx, device):
+                raise RunError(
+                    f"the training loss became NaN or infinite by step "
+                    f"{progress.step}; the last good checkpoint is {saver.last}."
+                )
+            saver.save(progress, best, train_metrics.sums, ("last.pt",), keep_step=True)
+        stop_if_requested()
         return trainer["max_steps"] > 0 and progress.step >= trainer["max_steps"]
 
     def run_done() -> bool:
         epochs_done = progress.epoch > trainer["max_epochs"]
         return epochs_done or (trainer["max_steps"] > 0 and progress.step >= trainer["max_steps"])
 
-    while not run_done():
-        epoch = progress.epoch
-        started, samples_before = time.perf_counter(), progress.samples
-        train_loader.sampler.set_epoch(epoch, start=progress.batch * batch)
-        bar = _progress_bar(
-            train_loader, progress, trainer["max_epochs"], cfg["logging"]["progress"], ctx.is_main
-        )
-        train_one_epoch(
-            train_model,
-            bar,
-            loss_fn,
-            optimizer,
-            precision,
-            device,
-            settings,
-            progress,
-            train_metrics,
-            after_step,
-        )
-        if hasattr(bar, "close"):
-            bar.close()
-        train_metrics.all_reduce()
-        if train_metrics.has_nonfinite():
-            raise RunError(
-                f"the training loss became NaN or infinite in epoch {epoch}; the last "
-                f"good checkpoint is {last}."
+    try:
+        while not run_done():
+            epoch = progress.epoch
+            started, samples_before = time.perf_counter(), progress.samples
+            train_loader.sampler.set_epoch(epoch, start=progress.batch * batch)
+            bar = _progress_bar(
+                train_loader,
+                progress,
+                trainer["max_epochs"],
+                cfg["logging"]["progress"],
+                ctx.is_main,
             )
-        record: dict[str, Any] = {"epoch": epoch, "step": progress.step}
-        record.update({f"train/{k}": v for k, v in train_metrics.compute().items()})
-        progress.epoch, progress.batch = epoch + 1, 0
-        train_metrics = metrics_for(task, device)
-        final = run_done()
-        if val_loader is not None and (epoch % trainer["val_every"] == 0 or final):
-            scores = evaluate(model, val_loader, loss_fn, precision, device, task)
-            record.update({f"val/{k}": v for k, v in scores.items()})
-        seconds = time.perf_counter() - started
-        record["lr"] = optimizer.param_groups[0]["lr"]
-        record["images_per_sec"] = (progress.samples - samples_before) * ctx.world_size / seconds
-        record["epoch_seconds"] = seconds
-        scheduler.after_epoch(record)
-        if ctx.is_main:
-            metrics_file.write(record)
-        log.info(_epoch_line(record, trainer["max_epochs"]))
-        if monitor.startswith("val/") and val_loader is None:
-            raise UserError(
-                f"checkpoint.monitor={monitor} but there is no validation split: "
-                "set data.val_split > 0 or checkpoint.monitor=train/loss."
+            train_one_epoch(
+                train_model,
+                bar,
+                loss_fn,
+                optimizer,
+                precision,
+                device,
+                settings,
+                progress,
+                train_metrics,
+                after_step,
             )
-        if monitor in record and best.improved(record[monitor], mode):
-            best = Best(score=record[monitor], epoch=epoch)
-            save(ckpt_dir / "best.pt")
-        save(last)
+            if hasattr(bar, "close"):
+                bar.close()
+            train_metrics.all_reduce()
+            if train_metrics.has_nonfinite():
+                raise RunError(
+                    f"the training loss became NaN or infinite in epoch {epoch}; the "
+                    f"last good checkpoint is {saver.last}."
+                )
+            record: dict[str, Any] = {"epoch": epoch, "step": progress.step}
+            record.update({f"train/{k}": v for k, v in train_metrics.compute().items()})
+            progress.epoch, progress.batch = epoch + 1, 0
+            train_metrics = metrics_for(task, device)
+            final = run_done()
+            if val_loader is not None and (epoch % trainer["val_every"] == 0 or final):
+                scores = evaluate(model, val_loader, loss_fn, precision, device, task)
+                record.update({f"val/{k}": v for k, v in scores.items()})
+            seconds = time.perf_counter() - started
+            record["lr"] = optimizer.param_groups[0]["lr"]
+            record["images_per_sec"] = (
+                (progress.samples - samples_before) * ctx.world_size / seconds
+            )
+            record["epoch_seconds"] = seconds
+            if progress.skipped:
+                record["skipped_steps"] = progress.skipped
+            scheduler.after_epoch(record)
+            if ctx.is_main:
+                metrics_file.write(record)
+            log.info(_epoch_line(record, trainer["max_epochs"]))
+            if monitor.startswith("val/") and val_loader is None:
+                raise UserError(
+                    f"checkpoint.monitor={monitor} but there is no validation split: "
+                    "set data.val_split > 0 or checkpoint.monitor=train/loss."
+                )
+            names: tuple[str, ...] = ("last.pt",)
+            if monitor in record and best.improved(record[monitor], mode):
+                best = Best(score=record[monitor], epoch=epoch)
+                names = ("best.pt", "last.pt")
+            saver.save(progress, best, train_metrics.sums, names)
+            stop_if_requested()
+    finally:
+        stop.uninstall()
 
     barrier(ctx)  # best.pt is complete before any rank reads it
     results: dict[str, Any] = {

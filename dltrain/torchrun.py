@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dltrain.errors import EXIT_USER_ERROR, RunError, UserError
+from dltrain.errors import EXIT_USER_ERROR, Interrupted, RunError, UserError
 
 
 def torchrun_args(dist_cfg: Mapping[str, Any], run_dir: Path) -> list[str]:
@@ -45,12 +45,18 @@ def _describe(exitcode: int) -> str:
 
 def launch_workers(dist_cfg: Mapping[str, Any], run_dir: Path) -> None:
     """Run torchrun's launcher; raise UserError/RunError naming the first failed rank."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
     args = get_args_parser().parse_args(torchrun_args(dist_cfg, run_dir))
     try:
         run(args)
+    except SignalException as err:  # the launcher itself got SIGTERM/SIGINT; workers saved
+        raise Interrupted(
+            err.sigval,
+            f"stopped by {err.sigval.name}; the same command resumes the run in {run_dir}.",
+        ) from None
     except ChildFailedError as err:
         rank, failure = err.get_first_failure()  # the earliest: the others followed it
         codes = {f.exitcode for f in err.failures.values()}
@@ -63,4 +69,14 @@ def launch_workers(dist_cfg: Mapping[str, Any], run_dir: Path) -> None:
         )
         if codes == {EXIT_USER_ERROR}:
             raise UserError(message) from None
+        signals = {
+            code - 128 for code in codes if code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
+        }
+        if len(signals) == 1 and len(codes) == 1:
+            signum = signals.pop()
+            raise Interrupted(
+                signum,
+                f"stopped by {signal.Signals(signum).name} after a "
+                f"checkpoint; the same command resumes the run in {run_dir}.",
+            ) from None
         raise RunError(message) from None

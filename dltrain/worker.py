@@ -11,7 +11,7 @@ from pathlib import Path
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, RunError, UserError
+from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, Interrupted, RunError, UserError
 
 
 @record
@@ -30,6 +30,9 @@ def main() -> None:
     except RunError as err:
         print(f"dltrain: error: {err}", file=sys.stderr)
         sys.exit(EXIT_RUN_FAILED)
+    except Interrupted as err:
+        print(f"dltrain: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,122 @@
+"""What a checkpoint holds, and saving and restoring it exactly.
+
+A checkpoint is everything a run needs to continue as if it never stopped: weights, optimizer,
+scheduler, GradScaler, the position inside the epoch, the partial metric sums of that epoch,
+and every RNG of every rank. ``save`` is called by all ranks (it gathers); rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from dltrain import checkpoint
+from dltrain.distributed import DistContext
+from dltrain.errors import UserError
+from dltrain.run_files import MetricsFile
+from dltrain.seeding import capture_rng, restore_rng
+
+log = logging.getLogger("dltrain")
+
+
+@dataclass
+class Restored:
+    progress: dict[str, int]
+    best: dict[str, Any]
+    train_sums: torch.Tensor
+
+
+class Checkpointer:
+    def __init__(
+        self,
+        ckpt_dir: Path,
+        ctx: DistContext,
+        parts: Mapping[str, Any],
+        metrics_file: MetricsFile,
+        cfg: Mapping[str, Any],
+        keep_last: int = 0,
+    ) -> None:
+        """``parts``: name -> object with state_dict/load_state_dict (model, optimizer, ...)."""
+        self.dir, self.ctx, self.parts = ckpt_dir, ctx, parts
+        self.metrics_file, self.cfg, self.keep_last = metrics_file, cfg, keep_last
+
+    @property
+    def last(self) -> Path:
+        return self.dir / "last.pt"
+
+    def save(
+        self,
+        progress: Any,
+        best: Any,
+        train_sums: torch.Tensor,
+        names: tuple[str, ...],
+        keep_step: bool = False,
+    ) -> None:
+        sums = train_sums.clone()
+        rngs = [capture_rng()]
+        if self.ctx.enabled:
+            dist.all_reduce(sums)
+            rngs = [None] * self.ctx.world_size
+            dist.all_gather_object(rngs, capture_rng())
+        if not self.ctx.is_main:
+            return
+        state = {name: part.state_dict() for name, part in self.parts.items()}
+        state["model"] = checkpoint.strip_prefixes(state["model"])
+        state.update(
+            progress=vars(progress).copy(),
+            best=vars(best).copy(),
+            train_sums=sums.cpu(),
+            metrics_lines=self.metrics_file.lines(),
+            rng=rngs,
+            world_size=self.ctx.world_size,
+            config=dict(self.cfg),
+        )
+        for name in names:
+            checkpoint.save_atomic(state, self.dir / name)
+        if keep_step:
+            self._keep_step_copy(progress.step)
+
+    def _keep_step_copy(self, step: int) -> None:
+        """A hard link of last.pt named after the step; only the newest ``keep_last`` stay."""
+        if self.keep_last <= 0:
+            return
+        target = self.dir / f"step-{step:09d}.pt"
+        target.unlink(missing_ok=True)
+        os.link(self.last, target)
+        for old in sorted(self.dir.glob("step-*.pt"))[: -self.keep_last]:
+            old.unlink()
+
+    def restore(self, path: Path, device: torch.device) -> Restored:
+        saved = checkpoint.load(path, map_location=device)
+        missing = [k for k in ("progress", "optimizer", "rng") if k not in saved]
+        if missing:
+            raise UserError(
+                f"checkpoint {path} has weights but no training state ({missing}); "
+                "it cannot be resumed. Load it as weights instead (model.weights=)."
+            )
+        checkpoint.load_model_weights(self.parts["model"], saved["model"], str(path))
+        for name, part in self.parts.items():
+            if name != "model" and saved.get(name) is not None:
+                part.load_state_dict(saved[name])
+        progress = saved["progress"]
+        if progress["batch"] and saved["world_size"] != self.ctx.world_size:
+            raise UserError(
+                f"{path} was saved mid-epoch by {saved['world_size']} process(es); resuming it "
+                f"exactly needs the same number, not {self.ctx.world_size}."
+            )
+        rngs = saved["rng"]
+        if self.ctx.rank < len(rngs):
+            restore_rng(rngs[self.ctx.rank])
+        sums = saved["train_sums"].to(device)
+        if not self.ctx.is_main:
+            sums = torch.zeros_like(sums)  # rank 0 carries the epoch's sums so far
+        else:
+            self.metrics_file.truncate(saved["metrics_lines"])
+        return Restored(progress=progress, best=saved["best"], train_sums=sums)
