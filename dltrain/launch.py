@@ -171,7 +171,7 @@ def _task(cfg: DictConfig) -> float | None:
         _exit(err, EXIT_USER_ERROR)
     except RunError as err:
         _exit(err, EXIT_RUN_FAILED)
-    return results.get(plain["checkpoint"]["monitor"])
+    return results.get(results["monitor"])  # the resolved metric (checkpoint.monitor=auto)
 
 
 def train_under_torchrun(args: list[str]) -> None:
