@@ -157,7 +157,7 @@ def test_regression_run_on_quadratic(user_dir: Path, tmp_path: Path):
     assert results["monitor"] == "val/loss"
     epochs = [e for e in read_jsonl(run / "metrics.jsonl") if "val/loss" in e]
     assert results["best_score"] == min(e["val/loss"] for e in epochs), "lower is better"
-    assert results["test/mse"] < 0.1, "y = x^2 on [-1, 1] has variance ~0.09; the net does better"
+    assert results["test/mse"] < 0.05, "the noise alone is 0.01; predicting the mean gives ~0.1"
 
 
 def test_a_classifier_on_regression_data_is_exit_2(tmp_path: Path):
