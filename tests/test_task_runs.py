@@ -137,6 +137,10 @@ def test_segmentation_run_on_fashionmnist_files(user_dir: Path, tmp_path: Path):
     assert [e["epoch"] for e in epochs] == [1, 2] and all("train/iou" in e for e in epochs)
     assert results["best_score"] == max(e["val/dice"] for e in epochs)
     assert "segmentation task: best.pt keeps the max val/dice" in (run / "train.log").read_text()
+    evaluated = dltrain("eval", f"ckpt={run}", cwd=user_dir, env={"PYTHONPATH": str(user_dir)})
+    assert evaluated.returncode == 0, evaluated.stderr
+    written = json.loads((run / "eval_test.json").read_text())
+    assert written["test/dice"] == pytest.approx(results["test/dice"])
 
 
 def test_regression_run_on_quadratic(user_dir: Path, tmp_path: Path):
