@@ -37,8 +37,8 @@ class TrainerConfig:
 
 @dataclass
 class CheckpointConfig:
-    monitor: str = "val/accuracy"
-    mode: str = "max"
+    monitor: str = "auto"  # auto: val/accuracy, val/dice or val/loss by the model's task
+    mode: str = "auto"  # auto: min for losses and errors, max otherwise
     every_n_steps: int = 0  # also save last.pt every N optimizer steps (0: at epoch ends only)
     keep_last: int = 0  # keep the newest K step-NNN.pt copies of those saves (never pruning best)
 
@@ -236,12 +236,12 @@ def validate(cfg: DictConfig) -> None:
         raise UserError("trainer.max_steps must be a positive number of steps, or -1 for none.")
     if trainer.grad_clip is not None and trainer.grad_clip <= 0:
         raise UserError("trainer.grad_clip must be a positive norm, or null to disable clipping.")
-    if cfg.checkpoint.mode not in ("min", "max"):
-        raise UserError(f"checkpoint.mode must be min or max, got '{cfg.checkpoint.mode}'.")
-    if not re.match(r"^(train|val)/\w+$", cfg.checkpoint.monitor):
+    if cfg.checkpoint.mode not in ("min", "max", "auto"):
+        raise UserError(f"checkpoint.mode must be min, max or auto, got '{cfg.checkpoint.mode}'.")
+    if not re.match(r"^(auto|(train|val)/\w+)$", cfg.checkpoint.monitor):
         raise UserError(
-            f"checkpoint.monitor must name a logged metric such as val/accuracy or val/loss, "
-            f"got '{cfg.checkpoint.monitor}'."
+            f"checkpoint.monitor must be auto or name a logged metric such as val/accuracy or "
+            f"val/loss, got '{cfg.checkpoint.monitor}'."
         )
     if not _DEVICE.match(cfg.device):
         raise UserError(f"device must be auto, cpu, cuda or cuda:N, got '{cfg.device}'.")

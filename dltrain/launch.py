@@ -198,7 +198,7 @@ def _task(cfg: DictConfig) -> float | None:
         _exit(err, EXIT_RUN_FAILED)
     except Interrupted as err:
         _exit(err, err.exit_code)
-    return results.get(plain["checkpoint"]["monitor"])
+    return results.get(results["monitor"])  # the resolved metric (checkpoint.monitor=auto)
 
 
 def train_under_torchrun(args: list[str]) -> None:

@@ -70,7 +70,114 @@ class ClassificationMetrics(SplitMetrics):
         return {"loss": t["loss_sum"] / count, "accuracy": t["correct"] / count}
 
 
-METRICS: dict[str, type[SplitMetrics]] = {"classification": ClassificationMetrics}
+MAX_SEG_CLASSES = 256  # per-class slots: every split, rank and resume has sums of one shape
+
+
+class SegmentationMetrics(SplitMetrics):
+    """Sample-weighted loss; Dice and IoU from pixel counts summed over the whole split.
+
+    Binary (1-channel logits): a pixel is predicted foreground when its logit is above 0 and the
+    target is a 0/1 mask. Multi-class (C channels): argmax over channels against class indices
+    (N x H x W, N x 1 x H x W, or one-hot N x C x H x W); target values outside [0, C) are
+    ignored. Per class k: dice = 2 I / (P + T), iou = I / (P + T - I) from the split's global
+    intersection I, predicted P and target T pixel counts; the reported value is the mean over
+    classes present in prediction or target (1.0 when none is: both empty agree).
+    """
+
+    fields = ("loss_sum", "count") + tuple(
+        f"{kind}_{k}" for kind in ("intersection", "pred", "target") for k in range(MAX_SEG_CLASSES)
+    )
+
+    def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        size = targets.shape[0]
+        counts = pixel_counts(outputs.detach(), targets.detach())
+        self.sums[:2] += torch.stack([self.add_loss(loss) * size, loss.new_tensor(size).double()])
+        self.sums[2:].view(3, MAX_SEG_CLASSES)[:, : counts.shape[1]] += counts
+
+    def compute(self) -> dict[str, float]:
+        loss_sum, count = self.sums[:2].tolist()
+        inter, pred, target = self.sums[2:].view(3, MAX_SEG_CLASSES).cpu()
+        present = (pred + target) > 0
+        if not present.any():
+            return {"loss": loss_sum / max(count, 1.0), "dice": 1.0, "iou": 1.0}
+        inter, pred, target = inter[present], pred[present], target[present]
+        dice = (2 * inter / (pred + target)).mean().item()
+        iou = (inter / (pred + target - inter)).mean().item()
+        return {"loss": loss_sum / max(count, 1.0), "dice": dice, "iou": iou}
+
+
+def pixel_counts(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """3 x K float64 counts (intersection, predicted, target pixels) for K classes."""
+    classes = outputs.shape[1]
+    if classes == 1:
+        pred = outputs > 0
+        truth = (targets > 0.5).reshape(pred.shape)
+        counts = [(pred & truth).sum(), pred.sum(), truth.sum()]
+        return torch.stack(counts).double().view(3, 1)
+    if classes > MAX_SEG_CLASSES:
+        raise ValueError(f"segmentation metrics support up to {MAX_SEG_CLASSES} classes")
+    if targets.ndim == outputs.ndim and targets.shape[1] == classes:
+        targets = targets.argmax(dim=1)  # one-hot
+    elif targets.ndim == outputs.ndim:
+        targets = targets.squeeze(1)
+    pred, targets = outputs.argmax(dim=1).flatten(), targets.long().flatten()
+    keep = (targets >= 0) & (targets < classes)
+    pred, targets = pred[keep], targets[keep]
+    hits = torch.bincount(pred[pred == targets], minlength=classes)
+    predicted = torch.bincount(pred, minlength=classes)
+    return torch.stack([hits, predicted, torch.bincount(targets, minlength=classes)]).double()
+
+
+class RegressionMetrics(SplitMetrics):
+    """Sample-weighted loss; mse and mae over every predicted value of the split."""
+
+    fields = ("loss_sum", "count", "squared_error", "absolute_error", "values")
+
+    def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        if outputs.numel() != targets.numel():
+            raise ValueError(
+                f"regression outputs {tuple(outputs.shape)} do not match targets "
+                f"{tuple(targets.shape)}: the model's output width must be the target's"
+            )
+        error = outputs.detach().double().reshape(targets.shape) - targets.double()
+        size = targets.shape[0]
+        self.add(
+            self.add_loss(loss) * size, size, error.square().sum(), error.abs().sum(), error.numel()
+        )
+
+    def compute(self) -> dict[str, float]:
+        t = self.totals()
+        values = max(t["values"], 1.0)
+        return {
+            "loss": t["loss_sum"] / max(t["count"], 1.0),
+            "mse": t["squared_error"] / values,
+            "mae": t["absolute_error"] / values,
+        }
+
+
+METRICS: dict[str, type[SplitMetrics]] = {
+    "classification": ClassificationMetrics,
+    "segmentation": SegmentationMetrics,
+    "regression": RegressionMetrics,
+}
+# checkpoint.monitor=auto: what best.pt keeps, per task
+MONITORS: dict[str, tuple[str, str]] = {
+    "classification": ("val/accuracy", "max"),
+    "segmentation": ("val/dice", "max"),
+    "regression": ("val/loss", "min"),
+}
+LOWER_IS_BETTER = {"loss", "mse", "mae"}
+
+
+def resolve_monitor(monitor: str, mode: str, task: str) -> tuple[str, str]:
+    """``auto`` becomes the task's metric and direction; an explicit metric with mode ``auto``
+    is minimised when it is a loss or an error, maximised otherwise."""
+    if monitor == "auto":
+        monitor, task_mode = MONITORS.get(task, ("val/loss", "min"))
+        mode = task_mode if mode == "auto" else mode
+    if mode == "auto":
+        mode = "min" if monitor.rsplit("/", 1)[-1] in LOWER_IS_BETTER else "max"
+    return monitor, mode
 
 
 def metrics_for(task: str, device: torch.device) -> SplitMetrics:

@@ -88,6 +88,11 @@ DATA = Registry(
     "data",
     {
         "fashionmnist": "dltrain.data.torchvision_sets:fashionmnist",
+        "mnist": "dltrain.data.torchvision_sets:mnist",
+        "cifar10": "dltrain.data.cifar:cifar10",
+        "imagefolder": "dltrain.data.imagefolder:imagefolder",
+        "csv": "dltrain.data.csv_images:csv",
+        "quadratic": "dltrain.data.quadratic:quadratic",
         "synthetic": "dltrain.data.synthetic:synthetic",
         "digits": "dltrain.data.digits:digits",
     },

@@ -41,7 +41,7 @@ from dltrain.distributed import (
 )
 from dltrain.errors import Interrupted, RunError, UserError
 from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
-from dltrain.metrics import metrics_for
+from dltrain.metrics import metrics_for, resolve_monitor
 from dltrain.precision import Precision
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
@@ -161,7 +161,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         cfg["scheduler"], optimizer, steps_per_epoch, trainer["max_epochs"], trainer["max_steps"]
     )
     precision = Precision(cfg["precision"]["name"], device, cfg["precision"]["tf32"])
-    monitor, mode = cfg["checkpoint"]["monitor"], cfg["checkpoint"]["mode"]
+    monitor, mode = resolve_monitor(cfg["checkpoint"]["monitor"], cfg["checkpoint"]["mode"], task)
     ckpt_dir = run_dir / "checkpoints"
     metrics_file = MetricsFile(run_dir / "metrics.jsonl")
     parts = {
@@ -199,6 +199,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         f"batch {batch} x {ctx.world_size} process(es) = {batch * ctx.world_size} global, "
         f"{steps_per_epoch} steps per epoch"
     )
+    log.info(f"{task} task: best.pt keeps the {mode} {monitor} (checkpoint.monitor)")
     window = {"time": time.perf_counter(), "samples": progress.samples}
     stop = StopRequest().install()
 

@@ -38,20 +38,34 @@ def seed_worker(worker_id: int) -> None:
 
 
 def capture_rng() -> dict[str, Any]:
-    """Every RNG this process draws from, in a form torch.load(weights_only=True) accepts."""
+    """Every RNG this process draws from, as plain Python values.
+
+    Plain values pickle through all_gather_object (tensors there do not, in this torch) and
+    load with torch.load(weights_only=True).
+    """
     name, keys, position, has_gauss, cached = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": (name, torch.from_numpy(keys.copy()), position, has_gauss, cached),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (name, keys.tolist(), int(position), int(has_gauss), float(cached)),
+        "torch": _bytes(torch.get_rng_state()),
+        "cuda": [_bytes(s) for s in torch.cuda.get_rng_state_all()]
+        if torch.cuda.is_available()
+        else [],
     }
 
 
 def restore_rng(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy(), *rest))
-    torch.set_rng_state(state["torch"])
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(_tensor(state["torch"]))
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([_tensor(s) for s in state["cuda"]])
+
+
+def _bytes(state: torch.Tensor) -> bytes:
+    return state.cpu().numpy().tobytes()
+
+
+def _tensor(data: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()

@@ -1,0 +1,123 @@
+"""One folder per class (torchvision's ImageFolder layout), decoded by PIL once into memory.
+
+``data.train_dir`` holds ``<class>/<image>`` files; ``data.val_dir`` (else ``data.val_split`` of
+the training images) and ``data.test_dir`` are optional. Every image becomes
+``data.image_size`` squared with ``data.shape[0]`` channels (1: grayscale, 3: RGB).
+``data.in_memory=false`` decodes per sample instead, for folders larger than memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
+from dltrain.data.checks import image_classes, image_files
+
+STATS_SAMPLE = 2000  # images used to estimate the per-channel mean and std
+
+
+def decode(path: Path, channels: int, size: int) -> torch.Tensor:
+    """One image file as a C x size x size uint8 tensor."""
+    with Image.open(path) as image:
+        image = image.convert("L" if channels == 1 else "RGB")
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+class LazyImages:
+    """Image files that look like an N x C x H x W tensor and decode when indexed."""
+
+    def __init__(self, paths: Sequence[Path], channels: int, size: int) -> None:
+        self.paths, self.channels, self.size = list(paths), channels, size
+        self.shape = torch.Size((len(self.paths), channels, size, size))
+        self.ndim = 4
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return decode(self.paths[index], self.channels, self.size)
+
+
+def decode_all(paths: Sequence[Path], channels: int, size: int) -> torch.Tensor:
+    """Every image into one N x C x size x size uint8 tensor (PIL decodes in parallel threads)."""
+    images = torch.empty((len(paths), channels, size, size), dtype=torch.uint8)
+    workers = min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for index, image in enumerate(pool.map(lambda p: decode(p, channels, size), paths)):
+            images[index] = image
+    return images
+
+
+def channel_stats(images: torch.Tensor | LazyImages) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of pixels in [0, 1], from up to STATS_SAMPLE images."""
+    count = min(len(images), STATS_SAMPLE)
+    picks = torch.linspace(0, len(images) - 1, count).long().tolist()
+    sample = torch.stack([images[i] for i in picks]).double().div_(255.0)
+    mean = sample.mean(dim=(0, 2, 3))
+    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    return mean.tolist(), std.tolist()
+
+
+def _folder(
+    folder: Path, classes: list[str], channels: int, size: int, in_memory: bool
+) -> tuple[torch.Tensor | LazyImages, torch.Tensor]:
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        if (folder / name).is_dir():
+            found = image_files(folder / name)
+            paths += found
+            labels += [label] * len(found)
+    images = decode_all(paths, channels, size) if in_memory else LazyImages(paths, channels, size)
+    return images, torch.tensor(labels, dtype=torch.long)
+
+
+def imagefolder(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
+    channels, size, in_memory = cfg["shape"][0], cfg["image_size"], cfg.get("in_memory", True)
+    train_dir = Path(cfg["train_dir"]).expanduser()
+    classes = image_classes(train_dir)
+    train_images, train_labels = _folder(train_dir, classes, channels, size, in_memory)
+    pipeline = image_pipeline(cfg, channels, channel_stats(train_images), task)
+    parts = {}
+    for key in ("val_dir", "test_dir"):
+        parts[key] = None
+        if cfg.get(key) is not None:
+            folder = Path(cfg[key]).expanduser()
+            images, labels = _folder(folder, classes, channels, size, in_memory)
+            parts[key] = ImageTensorDataset(images, labels, pipeline=pipeline)
+    train = ImageTensorDataset(train_images, train_labels, pipeline=pipeline)
+    return image_splits(cfg, train, parts["test_dir"], len(classes), val=parts["val_dir"])
+
+
+def write_fake_imagefolder(
+    root: str | Path,
+    classes: Sequence[str] = ("cat", "dog", "frog"),
+    per_class: int = 12,
+    splits: Sequence[str] = ("train", "val", "test"),
+    mode: str = "RGB",
+    seed: int = 0,
+) -> Path:
+    """``root/<split>/<class>/<i>.png|.jpg``: a colour per class plus noise, in varied sizes."""
+    rng = np.random.default_rng(seed)
+    colours = np.random.default_rng(1234).integers(30, 226, size=(len(classes), 3))
+    for split in splits:
+        for label, name in enumerate(classes):
+            folder = Path(root) / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                height, width = rng.integers(20, 48, size=2)
+                noise = rng.normal(0.0, 25.0, size=(height, width, 3))
+                pixels = np.clip(colours[label] + noise, 0, 255).astype(np.uint8)
+                suffix = ".png" if i % 2 == 0 else ".jpg"
+                Image.fromarray(pixels, "RGB").convert(mode).save(folder / f"{i}{suffix}")
+    return Path(root)
