@@ -15,6 +15,7 @@ from torch import nn
 
 from dltrain.errors import RunError
 from dltrain.metrics import metrics_for
+from dltrain.optim import check_step_fits, needs_closure
 from dltrain.precision import Precision
 
 
@@ -50,6 +51,7 @@ def train_one_epoch(
     on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> dict[str, float]:
     model.train()
+    check_step_fits(optimizer, settings.grad_accum, settings.grad_clip, precision.name)
     metrics = metrics_for(getattr(model, "task", "classification"), device)
     num_batches = len(batches)
     optimizer.zero_grad(set_to_none=True)
@@ -71,7 +73,10 @@ def train_one_epoch(
         if settings.grad_clip is not None:
             precision.scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        precision.scaler.step(optimizer)
+        if needs_closure(optimizer):  # LBFGS: re-evaluates the loss itself
+            optimizer.step(closure(model, loss_fn, optimizer, precision, inputs, targets))
+        else:
+            precision.scaler.step(optimizer)
         precision.scaler.update()
         optimizer.zero_grad(set_to_none=True)
         progress.step += 1
@@ -89,6 +94,27 @@ def train_one_epoch(
     if metrics.has_nonfinite():
         raise RunError(f"the training loss became NaN or infinite by step {progress.step}.")
     return metrics.compute()
+
+
+def closure(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    precision: Precision,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+) -> Callable[[], torch.Tensor]:
+    """The loss and gradients of this batch at the current weights, for ``optimizer.step``."""
+
+    def evaluate_loss() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with precision.autocast():
+            outputs = model(inputs)
+        loss = loss_fn(outputs.float(), targets)
+        loss.backward()
+        return loss.detach()
+
+    return evaluate_loss
 
 
 @torch.inference_mode()
