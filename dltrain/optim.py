@@ -67,6 +67,11 @@ def options_of(builder: Any) -> list[str]:
     return [p for p in inspect.signature(builder).parameters if p not in NOT_OPTIONS]
 
 
+def under(param_name: str, prefix: str) -> bool:
+    """Whether a parameter lives in the module ``prefix`` (whole name parts only)."""
+    return param_name == prefix or param_name.startswith(prefix + ".")
+
+
 def param_groups(
     named: Mapping[str, nn.Parameter],
     specs: Sequence[Mapping[str, Any]],
@@ -90,11 +95,11 @@ def param_groups(
         prefixes.append(str(spec["match"]).rstrip("."))
     chosen: list[list[nn.Parameter]] = [[] for _ in range(len(specs) + 1)]
     for param_name, param in named.items():
-        hits = [i for i, p in enumerate(prefixes) if param_name == p or param_name.startswith(p + ".")]
+        hits = [i for i, prefix in enumerate(prefixes) if under(param_name, prefix)]
         best = max(hits, key=lambda i: len(prefixes[i]), default=-1)
         chosen[best + 1].append(param)
     for index, prefix in enumerate(prefixes):
-        if not any(n == prefix or n.startswith(prefix + ".") for n in named):
+        if not any(under(n, prefix) for n in named):
             top = [n for n, _ in model.named_children()]
             raise UserError(
                 f"optimizer.param_groups[{index}].match={prefix} selects no trainable parameter."
