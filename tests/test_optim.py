@@ -117,7 +117,7 @@ def test_the_tutorials_sgd_demo():
 def test_param_groups_by_module_prefix_with_frozen_parameters_left_out():
     model = Net()
     model.features[0].bias.requires_grad_(False)
-    groups = '[{match: fc, lr: 0.01, momentum: 0.5}, {match: fc2.bias, lr: 0.2}]'
+    groups = "[{match: fc, lr: 0.01, momentum: 0.5}, {match: fc2.bias, lr: 0.2}]"
     optimizer = build_optimizer(section("sgd", f"optimizer.param_groups={groups}"), model)
     default, fc, fc2_bias = optimizer.param_groups
     assert default["lr"] == 0.1 and default["momentum"] == 0.0
