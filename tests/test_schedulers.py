@@ -244,3 +244,22 @@ def test_sequential_parts_that_span_the_run_span_their_stretch():
     stepper, _ = ours("sequential", *overrides)
     linear, poly = stepper.scheduler._schedulers
     assert poly.total_iters == STEPS - 5 and math.isclose(linear.factor, 0.5)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS.names()))
+def test_every_scheduler_steps_adam_and_its_state_loads_safely(name: str, tmp_path):
+    """With the default optimizer (Adam: cyclic/onecycle cycle beta1) and a checkpoint
+    round trip through torch.load(weights_only=True), as resuming does."""
+    from dltrain.build import build_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = build_optimizer(to_plain(compose([]))["optimizer"], model)
+    stepper = build_scheduler(composed(name, ()), optimizer, 4, 3, -1)
+    for _ in range(4):
+        optimizer.step()
+        stepper.after_optimizer_step()
+    stepper.after_epoch({"train/loss": 1.0, "val/loss": 0.5})
+    torch.save(stepper.state_dict(), tmp_path / "state.pt")
+    again = build_scheduler(composed(name, ()), optimizer, 4, 3, -1)
+    again.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert again.state_dict() == stepper.state_dict()
