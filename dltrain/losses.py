@@ -9,8 +9,8 @@ build_loss refuses the rest with the list of losses that fit:
 
 Models return logits, so losses that want probabilities or log-probabilities (bce, nll, kl_div),
 and losses that want inputs no task gives (pairs, triplets, sequences, variances, +1/-1 or
-multi-label targets) fit no task: their ``needs`` says why and they are for your own code (or a
-model of your own that returns what they need). Only ``reduction`` is exposed, never the
+multi-label targets) fit no task: a run refuses them with their ``needs`` as the reason, and
+they are here, built from config, for your own code. Only ``reduction`` is exposed, never the
 deprecated ``size_average``/``reduce``; per-class ``weight`` lists become float tensors.
 Dice, IoU, Dice+BCE and focal live in segmentation_losses.py.
 """

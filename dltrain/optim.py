@@ -63,6 +63,15 @@ def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     return names
 
 
+def unwrapped(model: nn.Module) -> nn.Module:
+    """The user's model inside a DDP or torch.compile wrapper."""
+    for attr in ("module", "_orig_mod"):
+        inner = getattr(model, attr, None)
+        if isinstance(inner, nn.Module):
+            model = inner
+    return model
+
+
 def options_of(builder: Any) -> list[str]:
     return [p for p in inspect.signature(builder).parameters if p not in NOT_OPTIONS]
 
@@ -100,7 +109,7 @@ def param_groups(
         chosen[best + 1].append(param)
     for index, prefix in enumerate(prefixes):
         if not any(under(n, prefix) for n in named):
-            top = [n for n, _ in model.named_children()]
+            top = [n for n, _ in unwrapped(model).named_children()]
             raise UserError(
                 f"optimizer.param_groups[{index}].match={prefix} selects no trainable parameter."
                 f"{did_you_mean(prefix, top)} Top-level modules: {', '.join(top) or 'none'} "

@@ -243,3 +243,16 @@ def test_full_batch_lbfgs_learns():
 def test_the_loop_refuses_lbfgs_with_gradient_accumulation():
     with pytest.raises(UserError, match="trainer.grad_accum=1"):
         run_epoch("lbfgs", batches(2), StepConfig(grad_accum=2))
+
+
+def test_param_groups_see_through_ddp_and_compile_prefixes():
+    class Wrapper(nn.Module):  # names its child "module", as DistributedDataParallel does
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.module = inner
+
+    model = Wrapper(Net())
+    optimizer = build_optimizer(section("sgd", "optimizer.param_groups=[{match: fc2}]"), model)
+    assert optimizer.param_groups[1]["params"] == list(model.module.fc2.parameters())
+    with pytest.raises(UserError, match="Top-level modules: features, fc, fc2"):
+        build_optimizer(section("sgd", "optimizer.param_groups=[{match: head}]"), model)
