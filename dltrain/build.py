@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -149,6 +150,11 @@ def build_scheduler(
     monitor = None
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         monitor = section.get("monitor") or "val/loss"
+        if not re.match(r"^(train|val)/\w+$", monitor):
+            raise UserError(
+                f"scheduler.monitor must name a logged metric such as val/loss or val/accuracy, "
+                f"got '{monitor}'."
+            )
         if interval != "epoch":
             raise UserError(
                 f"scheduler '{section['name']}' steps on {monitor}, which is measured once per "

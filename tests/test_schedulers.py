@@ -199,6 +199,8 @@ def test_plateau_waits_for_validated_epochs_and_names_a_missing_metric():
         stepper.after_epoch({"train/loss": 1.0})
     with pytest.raises(UserError, match="set scheduler.interval=epoch"):
         ours("plateau", "scheduler.interval=step")
+    with pytest.raises(UserError, match="must name a logged metric"):
+        ours("plateau", "scheduler.monitor=loss")
 
 
 def test_total_steps_follow_the_interval_and_max_steps():
