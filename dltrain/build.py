@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,12 +12,12 @@ import torch
 from torch import nn
 
 from dltrain.errors import UserError
-from dltrain.registry import DATA, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS, Registry, did_you_mean
+from dltrain.registry import DATA, LOSSES, MODELS, SCHEDULERS, Registry, did_you_mean
 
 # Keys of a section that the runner reads itself; they are not builder arguments.
 RUNNER_KEYS = {
     "data": {"name", "batch_size", "num_workers", "val_split", "shape", "num_classes", "drop_last"},
-    "scheduler": {"name", "interval"},
+    "scheduler": {"name", "interval", "monitor"},
 }
 
 
@@ -73,34 +74,53 @@ def build_loss(section: Mapping[str, Any], task: str = "classification") -> nn.M
     tasks = getattr(builder, "tasks", None)
     if tasks is not None and task not in tasks:
         fitting = [n for n in LOSSES.names() if task in getattr(LOSSES.get(n), "tasks", {task})]
+        needs = getattr(builder, "needs", "")
         raise UserError(
-            f"loss '{section['name']}' does not fit a {task} model. Losses that do: "
-            f"{', '.join(fitting)}."
+            f"loss '{section['name']}' does not fit a {task} model"
+            f"{f' (it needs {needs})' if needs else ''}. Losses that do: {', '.join(fitting)}."
         )
     return call_builder(LOSSES, section)
 
 
-def build_optimizer(section: Mapping[str, Any], model: nn.Module) -> torch.optim.Optimizer:
-    section = dict(section)
-    if "betas" in section and section["betas"] is not None:
-        section["betas"] = tuple(section["betas"])
-    params = [p for p in model.parameters() if p.requires_grad]
-    return call_builder(OPTIMIZERS, section, params)
+def build_optimizer(
+    section: Mapping[str, Any], model: nn.Module, **run: Any
+) -> torch.optim.Optimizer:
+    """See optim.build_optimizer (``run``: grad_accum, grad_clip, precision)."""
+    from dltrain.optim import build_optimizer as build
+
+    return build(section, model, **run)
 
 
 class LRStepper:
-    """Steps a scheduler at its interval: after each optimizer step, or at each epoch's end."""
+    """Steps a scheduler at its interval: after each optimizer step, or at each epoch's end.
 
-    def __init__(self, scheduler: Any, interval: str) -> None:
-        self.scheduler, self.interval = scheduler, interval
+    A scheduler with a ``monitor`` (plateau) steps on that metric of the epoch's record, on the
+    epochs where its split was evaluated (validation runs every trainer.val_every epochs).
+    """
+
+    def __init__(self, scheduler: Any, interval: str, monitor: str | None = None) -> None:
+        self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
 
     def after_optimizer_step(self) -> None:
         if self.scheduler is not None and self.interval == "step":
             self.scheduler.step()
 
     def after_epoch(self, record: Mapping[str, Any]) -> None:
-        if self.scheduler is not None and self.interval == "epoch":
+        if self.scheduler is None or self.interval != "epoch":
+            return
+        if self.monitor is None:
             self.scheduler.step()
+            return
+        if self.monitor in record:
+            self.scheduler.step(record[self.monitor])
+            return
+        split = self.monitor.split("/")[0] + "/"
+        logged = sorted(k for k in record if "/" in k)
+        if any(k.startswith(split) for k in logged) or not split.startswith("val/"):
+            raise UserError(
+                f"scheduler.monitor={self.monitor} is not a logged metric. Logged: "
+                f"{', '.join(logged)}. Set scheduler.monitor to one of them."
+            )
 
     def state_dict(self) -> dict[str, Any] | None:
         return self.scheduler.state_dict() if self.scheduler is not None else None
@@ -127,4 +147,17 @@ def build_scheduler(
     if interval == "epoch":
         total_steps = math.ceil(total_steps / steps_per_epoch)
     scheduler = call_builder(SCHEDULERS, section, optimizer, total_steps=total_steps)
-    return LRStepper(scheduler, interval)
+    monitor = None
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        monitor = section.get("monitor") or "val/loss"
+        if not re.match(r"^(train|val)/\w+$", monitor):
+            raise UserError(
+                f"scheduler.monitor must name a logged metric such as val/loss or val/accuracy, "
+                f"got '{monitor}'."
+            )
+        if interval != "epoch":
+            raise UserError(
+                f"scheduler '{section['name']}' steps on {monitor}, which is measured once per "
+                "epoch: set scheduler.interval=epoch."
+            )
+    return LRStepper(scheduler, interval, monitor)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from dltrain.metrics import SplitMetrics, metrics_for
+from dltrain.optim import needs_closure
 from dltrain.precision import Precision
 
 
@@ -81,6 +82,8 @@ def train_one_epoch(
             nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         if settings.skip_nonfinite and not precision.scaler.is_enabled() and not _finite(model):
             progress.skipped += 1  # under DDP the reduced gradients agree on every rank
+        elif needs_closure(optimizer):  # LBFGS: re-evaluates the loss itself
+            optimizer.step(closure(model, loss_fn, optimizer, precision, inputs, targets))
         else:
             precision.scaler.step(optimizer)  # skips the step itself on fp16 overflow
             precision.scaler.update()
@@ -93,6 +96,27 @@ def train_one_epoch(
 def _finite(model: nn.Module) -> bool:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
+
+
+def closure(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    precision: Precision,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+) -> Callable[[], torch.Tensor]:
+    """The loss and gradients of this batch at the current weights, for ``optimizer.step``."""
+
+    def evaluate_loss() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with precision.autocast():
+            outputs = model(inputs)
+        loss = loss_fn(outputs.float(), targets)
+        loss.backward()
+        return loss.detach()
+
+    return evaluate_loss
 
 
 @torch.inference_mode()

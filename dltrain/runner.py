@@ -147,7 +147,13 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
     model = build_model(cfg["model"]).to(device)
     loss_fn = build_loss(cfg["loss"], task).to(device)
-    optimizer = build_optimizer(cfg["optimizer"], model)
+    optimizer = build_optimizer(
+        cfg["optimizer"],
+        model,
+        grad_accum=trainer["grad_accum"],
+        grad_clip=trainer["grad_clip"],
+        precision=cfg["precision"]["name"],
+    )
     train_model: torch.nn.Module = model
     if ctx.enabled:
         if cfg["distributed"]["sync_bn"]:

@@ -169,7 +169,10 @@ def test_list_summary_and_help():
     assert listing.returncode == 0
     assert "model: fmnist_cnn, lenet, mlp" in listing.stdout
     one = dltrain("list", "optimizer")
-    assert one.stdout.strip() == "optimizer: adam, adamw, sgd"
+    assert one.stdout.strip() == (
+        "optimizer: adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lbfgs, nadam, radam, "
+        "rmsprop, rprop, sgd, sparse_adam"
+    )
     summary = dltrain("summary", "model=fmnist_cnn")
     assert summary.returncode == 0
     assert "582,026" in summary.stdout and "(1, 64, 4, 4)" in summary.stdout
