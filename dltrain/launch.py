@@ -50,9 +50,8 @@ RESUME_LOCKED = ("data", "model", "loss", "optimizer", "seed", "precision")
 
 def train(args: list[str]) -> None:
     """``dltrain train [overrides]``: validate every job, then hand over to Hydra."""
-    from dltrain.distributed import under_torchrun
-
-    if under_torchrun() and not INFO_FLAGS.intersection(args):
+    started_by_torchrun = "RANK" in os.environ and "WORLD_SIZE" in os.environ  # torch-free check
+    if started_by_torchrun and not INFO_FLAGS.intersection(args):
         train_under_torchrun(args)
         return
     if not INFO_FLAGS.intersection(args):
