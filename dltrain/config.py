@@ -32,6 +32,8 @@ class TrainerConfig:
     grad_accum: int = 1
     grad_clip: float | None = None  # max global gradient norm; null disables clipping
     val_every: int = 1  # validate every N epochs (and always after the last)
+    channels_last: str = "auto"  # auto: for models with 2-D convolutions | true | false
+    compile: bool = False  # torch.compile the training model (warm-up time is logged)
     on_nan: str = "stop"  # stop: exit 1 keeping the last good checkpoint | skip: skip the step
 
 
@@ -259,6 +261,10 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(
             f"resume must be auto, never or a checkpoint file; '{cfg.resume}' is not a file. "
             "To continue a run in its own folder, use hydra.run.dir=THAT_FOLDER resume=auto."
+        )
+    if str(cfg.trainer.channels_last).lower() not in ("auto", "true", "false"):
+        raise UserError(
+            f"trainer.channels_last must be auto, true or false, got '{cfg.trainer.channels_last}'."
         )
     if cfg.trainer.on_nan not in ("stop", "skip"):
         raise UserError(f"trainer.on_nan must be stop or skip, got '{cfg.trainer.on_nan}'.")

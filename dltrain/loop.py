@@ -22,6 +22,7 @@ from dltrain.precision import Precision
 class StepConfig:
     grad_accum: int = 1
     grad_clip: float | None = None
+    channels_last: bool = False
     skip_nonfinite: bool = False  # trainer.on_nan=skip: drop steps whose gradients are not finite
 
 
@@ -55,7 +56,7 @@ def train_one_epoch(
     optimizer.zero_grad(set_to_none=True)
     for inputs, targets in batches:
         index = progress.batch
-        inputs = inputs.to(device, non_blocking=True)
+        inputs = to_device(inputs, device, settings.channels_last)
         targets = targets.to(device, non_blocking=True)
         group_start = index - index % settings.grad_accum
         group_size = min(settings.grad_accum, total - group_start)
@@ -93,6 +94,13 @@ def train_one_epoch(
             return
 
 
+def to_device(inputs: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """Move a batch (pinned memory makes this asynchronous on CUDA), NHWC for channels_last."""
+    if channels_last and inputs.dim() == 4:
+        return inputs.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return inputs.to(device, non_blocking=True)
+
+
 def _finite(model: nn.Module) -> bool:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
@@ -127,12 +135,13 @@ def evaluate(
     precision: Precision,
     device: torch.device,
     task: str,
+    channels_last: bool = False,
 ) -> dict[str, float]:
     """Metrics over the whole split; under DDP each rank sees a shard and the sums are reduced."""
     model.eval()
     metrics = metrics_for(task, device)
     for inputs, targets in batches:
-        inputs = inputs.to(device, non_blocking=True)
+        inputs = to_device(inputs, device, channels_last)
         targets = targets.to(device, non_blocking=True)
         with precision.autocast():
             outputs = model(inputs)

@@ -72,6 +72,20 @@ class Best:
         return value > self.score if mode == "max" else value < self.score
 
 
+def _channels_last(setting: str, model: torch.nn.Module) -> bool:
+    """NHWC for conv nets (auto): faster convolutions on CPUs with oneDNN and on tensor cores."""
+    if str(setting).lower() == "auto":
+        return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    return str(setting).lower() == "true"
+
+
+def _fused_on_cuda(section: Mapping[str, Any], device: torch.device) -> Mapping[str, Any]:
+    """On CUDA, an optimizer whose ``fused`` is left null uses its fused kernel."""
+    if device.type == "cuda" and "fused" in section and section["fused"] is None:
+        return {**section, "fused": True}
+    return section
+
+
 def _resume_source(resume: str, last: Path) -> Path | None:
     """The checkpoint to continue from: the folder's last.pt (auto) or a given file."""
     if resume == "auto":
@@ -125,8 +139,11 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
     model = build_model(cfg["model"]).to(device)
     loss_fn = build_loss(cfg["loss"], task).to(device)
+    channels_last = _channels_last(trainer["channels_last"], model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(
-        cfg["optimizer"],
+        _fused_on_cuda(cfg["optimizer"], device),
         model,
         grad_accum=trainer["grad_accum"],
         grad_clip=trainer["grad_clip"],
@@ -138,6 +155,8 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         device_ids = [device.index] if device.type == "cuda" else None
         train_model = DistributedDataParallel(model, device_ids=device_ids)
+    if trainer["compile"]:
+        train_model = torch.compile(train_model)  # checkpoints keep saving the plain `model`
     seed_everything(seed + ctx.rank)  # a different dropout/augmentation stream per rank
     batches_per_epoch = len(train_loader)
     steps_per_epoch = math.ceil(batches_per_epoch / trainer["grad_accum"])
@@ -172,6 +191,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         grad_accum=trainer["grad_accum"],
         grad_clip=trainer["grad_clip"],
         skip_nonfinite=trainer["on_nan"] == "skip",
+        channels_last=channels_last,
     )
     log_every, save_every = cfg["logging"]["every_n_steps"], cfg["checkpoint"]["every_n_steps"]
     params = sum(p.numel() for p in model.parameters())
@@ -198,8 +218,14 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
                 "command resumes it.",
             )
 
+    first_step = progress.step + 1
+
     def after_step(loss: torch.Tensor) -> bool:
         scheduler.after_optimizer_step()
+        if progress.step == first_step:
+            seconds = time.perf_counter() - window["time"]
+            warm = " (includes torch.compile's warm-up)" if trainer["compile"] else ""
+            log.info(f"first optimizer step after {seconds:.2f}s{warm}")
         if progress.step % log_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
                 raise RunError(
@@ -272,7 +298,9 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             train_metrics = metrics_for(task, device)
             final = run_done()
             if val_loader is not None and (epoch % trainer["val_every"] == 0 or final):
-                scores = evaluate(model, val_loader, loss_fn, precision, device, task)
+                scores = evaluate(
+                    model, val_loader, loss_fn, precision, device, task, channels_last
+                )
                 record.update({f"val/{k}": v for k, v in scores.items()})
             seconds = time.perf_counter() - started
             record["lr"] = optimizer.param_groups[0]["lr"]
@@ -314,7 +342,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         checkpoint.load_model_weights(model, best_state["model"], str(best_path))
     for split, loader in (("val", val_loader), ("test", test_loader)):
         if loader is not None:
-            scores = evaluate(model, loader, loss_fn, precision, device, task)
+            scores = evaluate(model, loader, loss_fn, precision, device, task, channels_last)
             results.update({f"{split}/{k}": v for k, v in scores.items()})
     if ctx.is_main:
         write_json(run_dir / "results.json", results)
