@@ -30,8 +30,11 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 class Registry:
     """Maps names to builders (classes or functions) for one kind of component."""
 
-    def __init__(self, kind: str, builtins: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, kind: str, builtins: dict[str, str] | None = None, symbol: str | None = None
+    ) -> None:
         self.kind = kind
+        self.symbol = symbol or kind.upper()  # the registry's name in dltrain.registry
         self._lazy: dict[str, str] = dict(builtins or {})
         self._entries: dict[str, Callable[..., Any]] = {}
 
@@ -61,7 +64,7 @@ class Registry:
             raise UserError(
                 f"unknown {self.kind} '{name}'.{did_you_mean(name, self.names())} "
                 f"Known {self.kind} names: {known}. Register your own with "
-                f"@{self.kind.upper()}.register('{name}') in a module listed in imports=[...]."
+                f"@{self.symbol}.register('{name}') in a module listed in imports=[...]."
             )
 
     def get(self, name: str) -> Callable[..., Any]:
@@ -104,6 +107,7 @@ MODELS = Registry(
         "mlp": "dltrain.models.classic:MLP",
         "lenet": "dltrain.models.classic:LeNet",
     },
+    symbol="MODELS",
 )
 LOSSES = Registry(
     "loss",
@@ -133,6 +137,7 @@ LOSSES = Registry(
         "dice_bce": "dltrain.segmentation_losses:DiceBCELoss",
         "focal": "dltrain.segmentation_losses:FocalLoss",
     },
+    symbol="LOSSES",
 )
 OPTIMIZERS = Registry(
     "optimizer",
@@ -152,6 +157,7 @@ OPTIMIZERS = Registry(
         "rprop": "torch.optim:Rprop",
         "sparse_adam": "torch.optim:SparseAdam",
     },
+    symbol="OPTIMIZERS",
 )
 SCHEDULERS = Registry(
     "scheduler",
@@ -175,6 +181,7 @@ SCHEDULERS = Registry(
         "chained": "dltrain.schedulers:chained",
         "warmup_cosine": "dltrain.schedulers:warmup_cosine",
     },
+    symbol="SCHEDULERS",
 )
 
 REGISTRIES: dict[str, Registry] = {

@@ -241,6 +241,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
                 "train/loss": loss.item(),
                 "lr": optimizer.param_groups[0]["lr"],
                 "images_per_sec": speed,
+                "time": time.time(),
             }
             if ctx.is_main:
                 metrics_file.write(event)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-TIMING = {"images_per_sec", "epoch_seconds"}
+TIMING = {"images_per_sec", "epoch_seconds", "time"}
 
 
 def train(args: list[str], run: Path, kill_after: float | None = None) -> tuple[int, float]:

@@ -22,7 +22,7 @@ import torch
 
 from tests.conftest import dltrain, fast_train_args, read_jsonl
 
-TIMING = {"images_per_sec", "epoch_seconds"}
+TIMING = {"images_per_sec", "epoch_seconds", "time"}
 
 KILLER = textwrap.dedent("""
     '''Kill this process with SIGKILL at the N-th forward call or the N-th checkpoint write.

@@ -93,7 +93,8 @@ class MemoryBatches:
 
     def _generator(self, batch_number: int) -> torch.Generator:
         key = (self.seed * 1_000_003 + self.sampler.epoch) * 1_000_003 + self.sampler.rank
-        return torch.Generator(device=self.device).manual_seed(key * 1_000_003 + batch_number)
+        seed = (key * 1_000_003 + batch_number) % (2**63 - 1)  # manual_seed takes an int64
+        return torch.Generator(device=self.device).manual_seed(seed)
 
     def _batch(self, picked: torch.Tensor, batch_number: int) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = self.source.inputs[picked], self.source.targets[picked]
