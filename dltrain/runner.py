@@ -40,6 +40,8 @@ from dltrain.distributed import (
     under_torchrun,
 )
 from dltrain.errors import Interrupted, RunError, UserError
+from dltrain.grad_norm import GradNorm
+from dltrain.loggers.writer import open_writer
 from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
 from dltrain.metrics import metrics_for, resolve_monitor
 from dltrain.precision import Precision
@@ -177,6 +179,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         "scaler": precision.scaler,
     }
     saver = Checkpointer(ckpt_dir, ctx, parts, metrics_file, cfg, cfg["checkpoint"]["keep_last"])
+    writer = open_writer(cfg["logger"], run_dir, metrics_file, ctx.is_main)
     progress, best = Progress(), Best()
     train_metrics = metrics_for(task, device)
 
@@ -196,6 +199,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         skip_nonfinite=trainer["on_nan"] == "skip",
     )
     log_every, save_every = cfg["logging"]["every_n_steps"], cfg["checkpoint"]["every_n_steps"]
+    grad_norm = GradNorm(optimizer, due=lambda: (progress.step + 1) % log_every == 0)
     params = sum(p.numel() for p in model.parameters())
     batch = data_cfg["batch_size"]
     log.info(
@@ -237,9 +241,9 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
                 "train/loss": loss.item(),
                 "lr": optimizer.param_groups[0]["lr"],
                 "images_per_sec": speed,
+                **grad_norm.take(),
             }
-            if ctx.is_main:
-                metrics_file.write(event)
+            writer.log_step(event)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{event['train/loss']:.4f}", img_s=f"{speed:.0f}")
         if save_every and progress.step % save_every == 0:
@@ -305,8 +309,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             if progress.skipped:
                 record["skipped_steps"] = progress.skipped
             scheduler.after_epoch(record)
-            if ctx.is_main:
-                metrics_file.write(record)
+            writer.log_epoch(record)
             log.info(_epoch_line(record, trainer["max_epochs"]))
             if monitor.startswith("val/") and val_loader is None:
                 raise UserError(
@@ -321,6 +324,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             stop_if_requested()
     finally:
         stop.uninstall()
+        writer.close()
 
     barrier(ctx)  # best.pt is complete before any rank reads it
     results: dict[str, Any] = {
