@@ -47,6 +47,15 @@ class Trained:
     def input_shape(self) -> list[int]:
         return list(self.cfg["data"]["shape"])
 
+    @torch.inference_mode()
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Outputs on the CPU (float32), computed at the run's precision as evaluation does."""
+        from dltrain.precision import Precision
+
+        with Precision(self.cfg["precision"]["name"], self.device).autocast():
+            outputs = self.model(inputs.to(self.device))
+        return outputs.float().cpu()
+
 
 def load_trained(ckpt: str | Path, device: str = "auto", data_overrides: list[str] = ()) -> Trained:
     """The model of a checkpoint file or run folder (best.pt, else last.pt), weights loaded."""
@@ -128,25 +137,24 @@ def class_names(data_cfg: Mapping[str, Any], num_classes: int) -> list[str]:
     return names if len(names) == num_classes else [str(i) for i in range(num_classes)]
 
 
-@torch.inference_mode()
-def predict_batches(
-    trained: Trained, dataset: Dataset, batch_size: int | None = None, limit: int | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(inputs, targets, outputs) on the CPU for the first ``limit`` samples, in order."""
-    from dltrain.precision import Precision
+def data_loader(trained: Trained, dataset: Dataset, batch_size: int | None = None) -> Any:
+    """Batches of ``dataset`` in order, in this process (no workers)."""
     from dltrain.runner import make_loader
 
     cfg = {**trained.cfg["data"], "num_workers": 0}
     if batch_size:
         cfg["batch_size"] = batch_size
+    return make_loader(dataset, cfg, False, trained.cfg["seed"], trained.device)
+
+
+def predict_batches(
+    trained: Trained, dataset: Dataset, batch_size: int | None = None, limit: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(inputs, targets, outputs) on the CPU for the first ``limit`` samples, in order."""
     if limit is not None and limit < len(dataset):
         dataset = Subset(dataset, range(limit))
-    loader = make_loader(dataset, cfg, False, trained.cfg["seed"], trained.device)
-    precision = Precision(trained.cfg["precision"]["name"], trained.device)
-    for inputs, targets in loader:
-        with precision.autocast():
-            outputs = trained.model(inputs.to(trained.device))
-        yield inputs, targets, outputs.float().cpu()
+    for inputs, targets in data_loader(trained, dataset, batch_size):
+        yield inputs, targets, trained.forward(inputs)
 
 
 def segmentation_masks(outputs: torch.Tensor) -> torch.Tensor:
