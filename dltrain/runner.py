@@ -45,6 +45,7 @@ from dltrain.loggers.writer import open_writer
 from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
 from dltrain.metrics import metrics_for, resolve_monitor
 from dltrain.precision import Precision
+from dltrain.progress import RunClock, run_steps, step_line
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
 from dltrain.seeding import seed_everything, seed_worker, set_deterministic
@@ -121,6 +122,7 @@ def _progress_bar(loader: Any, progress: Progress, max_epochs: int, mode: str, m
         desc=f"epoch {progress.epoch}/{max_epochs}",
         leave=False,
         dynamic_ncols=True,
+        unit="batch",
         initial=progress.batch,
         total=progress.batch + len(loader),
     )
@@ -211,6 +213,8 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     )
     log.info(f"{task} task: best.pt keeps the {mode} {monitor} (checkpoint.monitor)")
     window = {"time": time.perf_counter(), "samples": progress.samples}
+    clock = RunClock(run_steps(steps_per_epoch, trainer), progress.step)
+    bar: Any = None
     stop = StopRequest().install()
 
     def stop_if_requested() -> None:
@@ -245,7 +249,10 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             }
             writer.log_step(event)
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{event['train/loss']:.4f}", img_s=f"{speed:.0f}")
+                shown = {"loss": f"{event['train/loss']:.4f}", "img/s": f"{speed:.0f}"}
+                bar.set_postfix({**shown, "run_eta": clock.eta(progress.step)})
+            elif cfg["logging"]["progress"] != "off" and ctx.is_main:
+                log.info(step_line(event, trainer["max_epochs"], clock))
         if save_every and progress.step % save_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
                 raise RunError(
@@ -325,6 +332,8 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     finally:
         stop.uninstall()
         writer.close()
+        if hasattr(bar, "close"):
+            bar.close()  # an error message must not land on the bar's line
 
     barrier(ctx)  # best.pt is complete before any rank reads it
     results: dict[str, Any] = {
@@ -347,7 +356,20 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
     log.info(f"best {monitor} {best.score:.4f} at epoch {best.epoch}; {summary}")
     barrier(ctx)
+    if cfg["plots"] and ctx.is_main:
+        _write_plots(run_dir, cfg["device"])
     return results
+
+
+def _write_plots(run_dir: Path, device: str) -> None:
+    """plots=true: the PNGs of `dltrain plot`; a failure here does not fail the finished run."""
+    from dltrain.plots import plot_run
+
+    try:
+        written = plot_run(run_dir, device=device)
+        log.info(f"plots: {len(written)} PNG files in {run_dir / 'plots'}")
+    except (UserError, RuntimeError, ValueError, OSError) as err:
+        log.warning(f"plots=true: the plots could not be written ({err}); try dltrain plot")
 
 
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:
