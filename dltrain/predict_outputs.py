@@ -68,7 +68,7 @@ class PredictionTable:
             picture = Image.fromarray((mask * 255 if binary else mask).astype(np.uint8), "L")
             if sizes and picture.size != tuple(sizes[i]):
                 picture = picture.resize(tuple(sizes[i]), Image.Resampling.NEAREST)
-            path = self.folder / "masks" / (Path(name.replace(":", "_")).with_suffix(".png"))
+            path = self.folder / "masks" / _mask_name(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             picture.save(path)
             share = float((np.asarray(picture) > 0).mean())
@@ -96,6 +96,14 @@ class PredictionTable:
             writer.writeheader()
             writer.writerows(self.rows)
         return path
+
+
+def _mask_name(name: str) -> Path:
+    """``test:17`` -> test_000017.png (sorts in order); ``sub/a.jpg`` -> sub/a.png."""
+    split, colon, index = name.partition(":")
+    if colon and index.isdigit():
+        return Path(f"{split}_{int(index):06d}.png")
+    return Path(name).with_suffix(".png")
 
 
 def _columns(prefix: str, values: list[float]) -> dict[str, float]:
