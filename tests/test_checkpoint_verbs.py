@@ -42,6 +42,14 @@ def seg_run(seg_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.fixture(scope="module")
+def reg_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("verbs") / "reg"
+    overrides = ["data=quadratic", "trainer.max_epochs=2", "device=cpu", "optimizer.lr=0.01"]
+    train_in_process(run, overrides, model={"name": "viz_reg"}, loss={"name": "mse"})
+    return run
+
+
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
@@ -80,6 +88,19 @@ def test_plot_segmentation_samples(seg_run: Path):
     assert names == {"loss.png", "dice.png", "iou.png", "lr.png", "samples.png"}
     with Image.open(seg_run / "plots" / "samples.png") as image:
         assert image.size[1] > image.size[0]  # four rows of input | true | predicted
+
+
+def test_plot_and_predict_regression(reg_run: Path, tmp_path: Path):
+    main(["plot", str(reg_run)])
+    names = {p.name for p in (reg_run / "plots").iterdir()}
+    assert names == {"loss.png", "mse.png", "mae.png", "lr.png", "predictions.png"}
+    main(["predict", f"ckpt={reg_run}", "input=test", f"output={tmp_path}"])
+    rows = read_csv(tmp_path / "predictions.csv")
+    assert len(rows) == 100 and list(rows[0]) == ["file", "prediction", "target"]
+    mse = np.mean([(float(r["prediction"]) - float(r["target"])) ** 2 for r in rows])
+    results = json.loads((reg_run / "results.json").read_text())
+    assert mse == pytest.approx(results["test/mse"], rel=1e-4)
+    assert exit_code(["predict", f"ckpt={reg_run}", f"input={tmp_path}"]) == 2  # not images
 
 
 def test_plot_bad_input_is_exit_2(tmp_path: Path, capsys):

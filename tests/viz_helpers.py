@@ -29,8 +29,20 @@ class VizSeg(nn.Module):
         return self.net(x)  # per-pixel logits, N x 1 x H x W
 
 
-if "viz_seg" not in MODELS:
-    MODELS.register("viz_seg")(VizSeg)
+class VizReg(nn.Module):
+    task = "regression"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+for _name, _model in (("viz_seg", VizSeg), ("viz_reg", VizReg)):
+    if _name not in MODELS:
+        MODELS.register(_name)(_model)
 
 
 def train_in_process(run_dir: Path, overrides: list[str], **sections: Any) -> dict[str, Any]:
