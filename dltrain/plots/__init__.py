@@ -35,12 +35,22 @@ def plot_run(
     metrics = run_dir / "metrics.jsonl"
     if not metrics.is_file() and not predictions:
         raise UserError(f"{run_dir} has no metrics.jsonl: it is not a dltrain run folder.")
-    written = plot_curves(metrics, folder) if metrics.is_file() else []
+    written = plot_curves(metrics, folder, _lr_interval(run_dir)) if metrics.is_file() else []
     if predictions:
         from dltrain.plots.gallery import plot_predictions
 
         written += plot_predictions(run_dir, folder, split, samples, device, list(data_overrides))
     return written
+
+
+def _lr_interval(run_dir: Path) -> str:
+    """scheduler.interval from the run's config.yaml (epoch when it cannot be read)."""
+    from omegaconf import OmegaConf
+
+    try:
+        return str(OmegaConf.load(run_dir / "config.yaml").scheduler.get("interval", "epoch"))
+    except Exception:  # noqa: BLE001 - a missing or odd config only changes the lr drawing
+        return "epoch"
 
 
 def run_plot(args: list[str]) -> list[Path]:

@@ -14,6 +14,7 @@ from typing import Any
 from dltrain.plots.figures import TRAIN_COLOUR, VAL_COLOUR, new_figure, save
 
 Event = Mapping[str, Any]
+LOWER_IS_BETTER = {"loss", "mse", "mae"}  # as dltrain.metrics, without importing torch
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -69,11 +70,23 @@ def plot_metric(epochs: list[Event], steps: list[Event], name: str, path: Path) 
         if points:
             axes.plot(*zip(*points, strict=True), color=colour, marker="o", ms=4, lw=2,
                       label=f"{split} (epoch)")  # fmt: skip
-    best = _best_val(epochs, name)
+    lower_better = name in LOWER_IS_BETTER
+    values = [y for line in axes.get_lines() for y in line.get_ydata()]
+    if lower_better and min(values, default=0) > 0 and max(values) / min(values) > 20:
+        axes.set_yscale("log")  # late-training detail instead of one early drop
+    best = _best_val(epochs, name, lower_better)
     if best is not None:
         axes.axvline(best[0], color="grey", ls=":", lw=1)
-        axes.annotate(f"best val {best[1]:.4g}\nepoch {best[0]}", xy=best, fontsize=8,
-                      xytext=(6, 6), textcoords="offset points")  # fmt: skip
+        right_half = best[0] > max(e["epoch"] for e in epochs) / 2
+        axes.annotate(
+            f"best val {best[1]:.4g}\nepoch {best[0]}",
+            xy=best,
+            xytext=(-6 if right_half else 6, 8 if lower_better else -8),
+            textcoords="offset points",
+            ha="right" if right_half else "left",
+            va="bottom" if lower_better else "top",
+            fontsize=8,
+        )
     axes.set(xlabel="epoch", ylabel=name, title=f"{name}: train vs val")
     _integer_epochs(axes, epochs)
     axes.grid(alpha=0.3)
@@ -81,14 +94,20 @@ def plot_metric(epochs: list[Event], steps: list[Event], name: str, path: Path) 
     return save(figure, path)
 
 
-def plot_lr(epochs: list[Event], steps: list[Event], path: Path) -> Path | None:
+def plot_lr(
+    epochs: list[Event], steps: list[Event], path: Path, per_epoch: bool = True
+) -> Path | None:
+    """The rate of each epoch as a staircase (``per_epoch``), or a line when it moves per step."""
     points = _points(step_positions(epochs, steps), steps, "lr")
     points = sorted(points + _points([e["epoch"] for e in epochs], epochs, "lr"))
     if not points:
         return None
     figure = new_figure(6.4, 3.2)
     axes = figure.add_subplot()
-    axes.plot(*zip(*points, strict=True), color="#2ca02c", lw=2)
+    if per_epoch:  # an epoch's record holds the rate the epoch ran at: it spans (e - 1, e]
+        points = [(0.0, points[0][1])] + [(x, y) for x, y in points if x == int(x)]
+    style = "steps-pre" if per_epoch else "default"
+    axes.plot(*zip(*points, strict=True), color="#2ca02c", lw=2, drawstyle=style)
     values = [y for _, y in points]
     if min(values) > 0 and max(values) / min(values) > 20:
         axes.set_yscale("log")
@@ -98,23 +117,24 @@ def plot_lr(epochs: list[Event], steps: list[Event], path: Path) -> Path | None:
     return save(figure, path)
 
 
-def plot_curves(metrics_path: Path, folder: Path) -> list[Path]:
-    """loss.png, <metric>.png for each metric, lr.png; nothing if no epoch has finished."""
+def plot_curves(metrics_path: Path, folder: Path, lr_interval: str = "epoch") -> list[Path]:
+    """loss.png, <metric>.png for each metric, lr.png; nothing if no epoch has finished.
+
+    ``lr_interval``: scheduler.interval of the run (epoch: the rate changes between epochs).
+    """
     epochs, steps = split_events(read_events(metrics_path))
     if not epochs:
         return []
     written = [plot_metric(epochs, steps, n, folder / f"{n}.png") for n in metric_names(epochs)]
-    lr = plot_lr(epochs, steps, folder / "lr.png")
+    lr = plot_lr(epochs, steps, folder / "lr.png", per_epoch=lr_interval == "epoch")
     return written + ([lr] if lr else [])
 
 
-def _best_val(epochs: list[Event], name: str) -> tuple[int, float] | None:
-    from dltrain.metrics import LOWER_IS_BETTER
-
+def _best_val(epochs: list[Event], name: str, lower_better: bool) -> tuple[int, float] | None:
     points = _points([e["epoch"] for e in epochs], epochs, f"val/{name}")
     if not points:
         return None
-    pick = min if name in LOWER_IS_BETTER else max
+    pick = min if lower_better else max
     return pick(points, key=lambda p: p[1])
 
 

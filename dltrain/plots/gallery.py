@@ -64,15 +64,20 @@ def _display(trained: Trained, dataset: object, inputs: torch.Tensor) -> np.ndar
 def _classification(
     trained: Trained, dataset: object, folder: Path, samples: int, where: str
 ) -> list[Path]:
-    targets, predicted, confidence, shown = [], [], [], []
+    targets, predicted, confidence = [], [], []
+    kept: dict[int, torch.Tensor] = {}  # inputs the grid may show, by sample index
+    wrong_quota, wrong, seen = samples // 4, 0, 0
     for inputs, target, output in predict_batches(trained, dataset):
-        probs = output.softmax(dim=1)
-        conf, pred = probs.max(dim=1)
+        conf, pred = output.softmax(dim=1).max(dim=1)
         targets.append(target.numpy())
         predicted.append(pred.numpy())
         confidence.append(conf.numpy())
-        if sum(len(s) for s in shown) < samples:
-            shown.append(inputs)
+        for i in range(len(inputs)):
+            mistake = bool(pred[i] != target[i]) and wrong < wrong_quota
+            wrong += mistake
+            if seen + i < samples or mistake:
+                kept[seen + i] = inputs[i]
+        seen += len(inputs)
     t, p, c = np.concatenate(targets), np.concatenate(predicted), np.concatenate(confidence)
     classes = trained.cfg["data"].get("num_classes") or int(max(t.max(), p.max()) + 1)
     names = class_names(trained.cfg["data"], classes)
@@ -80,13 +85,20 @@ def _classification(
     accuracy = float((t == p).mean())
     title = f"confusion matrix ({where}): accuracy {accuracy:.1%} of {len(t)}"
     written = [draw.plot_confusion(counts, names, title, folder / "confusion_matrix.png")]
-    inputs = torch.cat(shown)[:samples]
-    if inputs.ndim == 4:
+    pick = grid_indices(t, p, samples, sorted(kept))
+    if pick and kept[pick[0]].ndim == 3:
         title = f"sample predictions ({where}): green right, red wrong"
-        images, n = _display(trained, dataset, inputs), len(inputs)
+        images = _display(trained, dataset, torch.stack([kept[i] for i in pick]))
         path = folder / "samples.png"
-        written.append(draw.plot_classified(images, t[:n], p[:n], c[:n], names, title, path))
+        written.append(draw.plot_classified(images, t[pick], p[pick], c[pick], names, title, path))
     return written
+
+
+def grid_indices(targets: np.ndarray, predicted: np.ndarray, count: int, kept: list[int]) -> list:
+    """The first ``count`` samples, with up to a quarter of the grid given to mistakes."""
+    mistakes = [i for i in kept if targets[i] != predicted[i]][: count // 4]
+    rest = [i for i in kept if i not in mistakes][: count - len(mistakes)]
+    return sorted(mistakes + rest)
 
 
 def _segmentation(

@@ -38,7 +38,8 @@ def plot_confusion(counts: np.ndarray, names: Sequence[str], title: str, path: P
                     colour = "white" if shares[row, col] > 0.5 else "black"
                     axes.text(col, row, str(counts[row, col]), ha="center", va="center",
                               fontsize=8 if classes <= 12 else 6, color=colour)  # fmt: skip
-        axes.set_xticks(range(classes), names, rotation=45, ha="right", fontsize=8)
+        tilt = {"rotation": 45, "ha": "right"} if max(map(len, names)) > 2 else {}
+        axes.set_xticks(range(classes), names, fontsize=8, **tilt)
         axes.set_yticks(range(classes), names, fontsize=8)
     axes.set(xlabel="predicted class", ylabel="true class", title=title)
     return save(figure, path)
