@@ -134,6 +134,11 @@ def compose(overrides: list[str], config_name: str = "train") -> DictConfig:
         raise UserError(f"cannot parse the override: {err}") from None
     except ConfigCompositionException as err:
         raise UserError(_composition_message(err, overrides)) from None
+    except ValueError as err:  # e.g. `model=nan`: Hydra parses the value as a float
+        raise UserError(
+            f"cannot apply the overrides {overrides}: {err}. Quote values that "
+            "look like numbers, e.g. model='\"nan\"'."
+        ) from None
 
 
 def _missing_option_message(err: Exception) -> str:

@@ -51,10 +51,11 @@ def run_eval(args: list[str]) -> dict[str, float]:
     from dltrain import checkpoint
     from dltrain.build import build_data, build_loss, build_model, model_task
     from dltrain.data.checks import check_data
+    from dltrain.data.loaders import build_loader, loader_kind
     from dltrain.loop import evaluate
     from dltrain.precision import Precision
     from dltrain.registry import import_user_modules
-    from dltrain.runner import make_loader, resolve_device
+    from dltrain.runner import resolve_device
 
     path = find_checkpoint(Path(options["ckpt"]))
     device = resolve_device(options["device"])
@@ -76,7 +77,8 @@ def run_eval(args: list[str]) -> dict[str, float]:
     model = build_model(cfg["model"]).to(device)
     checkpoint.load_model_weights(model, state["model"], str(path))
     precision = Precision(cfg["precision"]["name"], device)
-    loader = make_loader(dataset, cfg["data"], False, cfg["seed"], device)
+    kind = loader_kind(dataset, cfg["data"])
+    loader = build_loader(dataset, cfg["data"], False, cfg["seed"], device, kind=kind)
     loss_fn = build_loss(cfg["loss"], task).to(device)
     scores = evaluate(model, loader, loss_fn, precision, device, task)
     results = {f"{options['split']}/{k}": v for k, v in scores.items()}

@@ -50,9 +50,8 @@ RESUME_LOCKED = ("data", "model", "loss", "optimizer", "seed", "precision")
 
 def train(args: list[str]) -> None:
     """``dltrain train [overrides]``: validate every job, then hand over to Hydra."""
-    from dltrain.distributed import under_torchrun
-
-    if under_torchrun() and not INFO_FLAGS.intersection(args):
+    started_by_torchrun = "RANK" in os.environ and "WORLD_SIZE" in os.environ  # torch-free check
+    if started_by_torchrun and not INFO_FLAGS.intersection(args):
         train_under_torchrun(args)
         return
     if not INFO_FLAGS.intersection(args):
@@ -122,22 +121,22 @@ def refuse_existing_run(run_dir: Path) -> None:
 
 def saved_config(cfg: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], str] | None:
     """The config of the run this one continues, and where it came from (None: a fresh run)."""
-    if cfg["resume"] == "auto":
-        path = run_dir / "config.yaml"
-        if (run_dir / "checkpoints" / "last.pt").exists() and path.exists():
-            return OmegaConf.to_container(OmegaConf.load(path)), str(run_dir)
-        return None
     if cfg["resume"] == "never":
         return None
+    path = Path(cfg["resume"]).expanduser()
+    if cfg["resume"] == "auto":
+        path = run_dir / "checkpoints" / "last.pt"
+        if not path.exists():
+            return None
     from dltrain import checkpoint
 
-    state = checkpoint.load(Path(cfg["resume"]).expanduser())
+    state = checkpoint.load(path)  # a truncated or foreign file fails here, before any write
     if "config" not in state or "progress" not in state:
         raise UserError(
-            f"{cfg['resume']} holds no training state to resume from; use it as "
+            f"{path} holds no training state to resume from; use it as "
             "weights (model.weights=PATH) instead."
         )
-    return state["config"], cfg["resume"]
+    return state["config"], str(path)
 
 
 def check_resume_fits(cfg: dict[str, Any], run_dir: Path) -> None:

@@ -17,14 +17,33 @@ class SplitMetrics:
     fields: tuple[str, ...] = ("loss_sum", "count")
 
     def __init__(self, device: torch.device) -> None:
-        self.sums = torch.zeros(len(self.fields), dtype=torch.float64, device=device)
+        self._sums = torch.zeros(len(self.fields), dtype=torch.float64, device=device)
+        self._host = [0.0] * len(self.fields)  # Python numbers (batch sizes) stay on the host
+        self._zero = torch.zeros((), dtype=torch.float64, device=device)
         self.nonfinite = torch.zeros((), dtype=torch.bool, device=device)
 
+    @property
+    def sums(self) -> torch.Tensor:
+        """All sums on the device (folding in the host-side part: one small copy)."""
+        if any(self._host):
+            self._sums += torch.tensor(self._host, dtype=torch.float64).to(self._sums.device)
+            self._host = [0.0] * len(self.fields)
+        return self._sums
+
     def add(self, *values: torch.Tensor | float) -> None:
-        """Add one batch's contribution to each field, in ``fields`` order, without a sync."""
-        self.sums += torch.stack(
-            [torch.as_tensor(v, dtype=torch.float64, device=self.sums.device) for v in values]
-        )
+        """Add one batch's contribution to each field, in ``fields`` order, without a sync.
+
+        Tensors are summed on the device; Python numbers on the host, so no host-to-device copy
+        happens per batch.
+        """
+        on_device = []
+        for index, value in enumerate(values):
+            if isinstance(value, torch.Tensor):
+                on_device.append(value.to(torch.float64))
+            else:
+                self._host[index] += value
+                on_device.append(self._zero)
+        self._sums += torch.stack(on_device)
 
     def add_loss(self, loss: torch.Tensor) -> torch.Tensor:
         loss = loss.detach()
@@ -36,7 +55,7 @@ class SplitMetrics:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(self.sums)
+            dist.all_reduce(self.sums)  # the property folds the host part in first
             flag = self.nonfinite.to(torch.int32)
             dist.all_reduce(flag)
             self.nonfinite = flag > 0

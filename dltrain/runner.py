@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
 
 from dltrain import checkpoint
 from dltrain.build import (
@@ -29,7 +28,7 @@ from dltrain.build import (
     build_scheduler,
     model_task,
 )
-from dltrain.data.sampler import EpochSampler
+from dltrain.data.loaders import build_loader, loader_kind
 from dltrain.distributed import (
     DistContext,
     any_rank,
@@ -48,7 +47,7 @@ from dltrain.precision import Precision
 from dltrain.progress import RunClock, run_steps, step_line
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
-from dltrain.seeding import seed_everything, seed_worker, set_deterministic
+from dltrain.seeding import seed_everything, set_deterministic
 from dltrain.signals import StopRequest
 from dltrain.train_state import Checkpointer
 
@@ -63,32 +62,6 @@ def resolve_device(name: str, ctx: DistContext = DistContext()) -> torch.device:
     if name == "cuda" and ctx.enabled:
         return torch.device("cuda", ctx.local_rank)
     return torch.device(name)
-
-
-def make_loader(
-    dataset: Dataset,
-    data_cfg: Mapping[str, Any],
-    train: bool,
-    seed: int,
-    device: torch.device,
-    ctx: DistContext = DistContext(),
-) -> DataLoader:
-    """Training batches in the (seed, epoch) order; evaluation shards without padding."""
-    workers = data_cfg.get("num_workers", 0)
-    sampler = EpochSampler(
-        len(dataset), shuffle=train, seed=seed, rank=ctx.rank, world_size=ctx.world_size, pad=train
-    )
-    return DataLoader(
-        dataset,
-        batch_size=data_cfg["batch_size"],
-        sampler=sampler,
-        drop_last=train and data_cfg.get("drop_last", False),
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        pin_memory=device.type == "cuda",
-        worker_init_fn=seed_worker if workers > 0 else None,
-        generator=torch.Generator().manual_seed(seed + ctx.rank),
-    )
 
 
 @dataclass
@@ -144,9 +117,14 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
 
     task = model_task(cfg["model"])
     data = build_data(data_cfg, task)
-    train_loader = make_loader(data.train, data_cfg, True, seed, device, ctx)
-    val_loader = data.val and make_loader(data.val, data_cfg, False, seed, device, ctx)
-    test_loader = data.test and make_loader(data.test, data_cfg, False, seed, device, ctx)
+    kind, on_device = loader_kind(data.train, data_cfg), {}
+
+    def loader(dataset: Any, train: bool) -> Any:
+        return build_loader(dataset, data_cfg, train, seed, device, ctx, kind, on_device)
+
+    train_loader = loader(data.train, True)
+    val_loader = data.val and loader(data.val, False)
+    test_loader = data.test and loader(data.test, False)
     if len(train_loader) == 0:
         raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
     model = build_model(cfg["model"]).to(device)

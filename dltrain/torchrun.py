@@ -43,6 +43,22 @@ def _describe(exitcode: int) -> str:
     return f"exited with code {exitcode}"
 
 
+def _root_cause(failures: dict[int, Any]) -> tuple[int, Any]:
+    """The failure that started it: a rank killed by a signal other than the launcher's
+    SIGTERM, else one with an unusual exit code, else the earliest. (A surviving rank often
+    fails first on a broken connection, exit 1, before the launcher sees the killed one.)"""
+
+    def rank_of(item: tuple[int, Any]) -> tuple[int, float]:
+        code = item[1].exitcode
+        if code < 0 and code != -signal.SIGTERM:
+            return 0, item[1].timestamp
+        if code not in (1, -signal.SIGTERM):
+            return 1, item[1].timestamp
+        return 2, item[1].timestamp
+
+    return min(failures.items(), key=rank_of)
+
+
 def launch_workers(dist_cfg: Mapping[str, Any], run_dir: Path) -> None:
     """Run torchrun's launcher; raise UserError/RunError naming the first failed rank."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -58,7 +74,7 @@ def launch_workers(dist_cfg: Mapping[str, Any], run_dir: Path) -> None:
             f"stopped by {err.sigval.name}; the same command resumes the run in {run_dir}.",
         ) from None
     except ChildFailedError as err:
-        rank, failure = err.get_first_failure()  # the earliest: the others followed it
+        rank, failure = _root_cause(err.failures)
         codes = {f.exitcode for f in err.failures.values()}
         others = sorted(r for r in err.failures if r != rank)
         message = (

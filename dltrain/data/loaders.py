@@ -1,0 +1,73 @@
+"""Batches for a split: the in-memory path when the data allows it, torch's DataLoader else.
+
+``data.loader=auto`` picks memory for data sets held as tensors whose training transforms all
+have batch forms; ``memory`` insists (exit 2 if impossible); ``torch`` always uses DataLoader
+(persistent workers, pinned memory and non_blocking copies on CUDA, seeded workers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dltrain.data.batch_augment import build_batch_augment, has_batch_forms
+from dltrain.data.memory import MemoryBatches, tensor_source
+from dltrain.data.sampler import EpochSampler
+from dltrain.distributed import DistContext
+from dltrain.errors import UserError
+from dltrain.seeding import seed_worker
+
+
+def loader_kind(dataset: Dataset, data_cfg: Mapping[str, Any]) -> str:
+    """memory or torch, as ``data.loader`` asks and the data set allows."""
+    wanted = data_cfg.get("loader", "auto")
+    transforms = data_cfg.get("train_transforms")
+    possible = tensor_source(dataset) is not None and has_batch_forms(transforms)
+    if wanted == "memory" and not possible:
+        raise UserError(
+            f"data.loader=memory needs a data set held in memory as tensors and transforms with "
+            f"batch forms (horizontal_flip, vertical_flip, random_crop); data "
+            f"'{data_cfg['name']}' with train_transforms={transforms} has none. Use "
+            "data.loader=auto or torch."
+        )
+    if wanted == "torch" or not possible:
+        return "torch"
+    return "memory"
+
+
+def build_loader(
+    dataset: Dataset,
+    data_cfg: Mapping[str, Any],
+    train: bool,
+    seed: int,
+    device: torch.device,
+    ctx: DistContext = DistContext(),
+    kind: str = "torch",
+    cache: dict[int, torch.Tensor] | None = None,
+) -> DataLoader | MemoryBatches:
+    """Training batches in the (seed, epoch) order; evaluation shards without padding."""
+    sampler = EpochSampler(
+        len(dataset), shuffle=train, seed=seed, rank=ctx.rank, world_size=ctx.world_size, pad=train
+    )
+    drop_last = train and data_cfg.get("drop_last", False)
+    if kind == "memory" and tensor_source(dataset) is not None:
+        source = tensor_source(dataset).to(device, cache if cache is not None else {})
+        augment = build_batch_augment(data_cfg.get("train_transforms")) if train else None
+        return MemoryBatches(
+            source, data_cfg["batch_size"], sampler, drop_last, augment, seed + ctx.rank
+        )
+    workers = data_cfg.get("num_workers", 0)
+    return DataLoader(
+        dataset,
+        batch_size=data_cfg["batch_size"],
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=seed_worker if workers > 0 else None,
+        generator=torch.Generator().manual_seed(seed + ctx.rank),
+    )
