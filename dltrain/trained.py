@@ -138,13 +138,13 @@ def class_names(data_cfg: Mapping[str, Any], num_classes: int) -> list[str]:
 
 
 def data_loader(trained: Trained, dataset: Dataset, batch_size: int | None = None) -> Any:
-    """Batches of ``dataset`` in order, in this process (no workers)."""
-    from dltrain.runner import make_loader
+    """Batches of ``dataset`` in order, on the CPU, in this process (no workers)."""
+    from dltrain.data.loaders import build_loader
 
     cfg = {**trained.cfg["data"], "num_workers": 0}
     if batch_size:
         cfg["batch_size"] = batch_size
-    return make_loader(dataset, cfg, False, trained.cfg["seed"], trained.device)
+    return build_loader(dataset, cfg, False, trained.cfg["seed"], torch.device("cpu"))
 
 
 def predict_batches(
