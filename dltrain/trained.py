@@ -7,7 +7,7 @@ inputs a model sees after training are prepared exactly as during training.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,9 @@ class Trained:
         return outputs.float().cpu()
 
 
-def load_trained(ckpt: str | Path, device: str = "auto", data_overrides: list[str] = ()) -> Trained:
+def load_trained(
+    ckpt: str | Path, device: str = "auto", data_overrides: Sequence[str] = ()
+) -> Trained:
     """The model of a checkpoint file or run folder (best.pt, else last.pt), weights loaded."""
     from dltrain import checkpoint
     from dltrain.build import build_model, model_task

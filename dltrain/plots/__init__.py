@@ -9,6 +9,7 @@ predictions.png (predicted vs true) for regression. matplotlib only renders to f
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from dltrain.errors import UserError
@@ -23,7 +24,7 @@ def plot_run(
     predictions: bool = True,
     device: str = "auto",
     output: Path | None = None,
-    data_overrides: list[str] = (),
+    data_overrides: Sequence[str] = (),
 ) -> list[Path]:
     """Write every plot the run folder allows; returns the PNG paths."""
     from dltrain.plots.curves import plot_curves
