@@ -18,6 +18,12 @@ commands:
             composed config:    dltrain train --cfg job
   eval      evaluate a checkpoint on the test split:
                                 dltrain eval ckpt=outputs/DATE/TIME [split=val] [data.root=...]
+  plot      PNG curves, confusion matrix, sample predictions of a run:
+                                dltrain plot outputs/DATE/TIME        (-> RUN_DIR/plots/*.png)
+  predict   run a trained model on images or a split:
+                                dltrain predict ckpt=RUN_DIR input=IMAGE_OR_FOLDER|test
+  export    write the model as torchscript, onnx, safetensors or exported_program:
+                                dltrain export ckpt=RUN_DIR format=onnx [output=model.onnx]
   list      registered component names:      dltrain list [data|model|loss|optimizer|scheduler]
   summary   layers, output shapes, parameters: dltrain summary model=lenet [data=...]
 
@@ -56,6 +62,18 @@ def _dispatch(verb: str, args: list[str]) -> None:
         from dltrain.eval_checkpoint import run_eval
 
         run_eval(args)
+    elif verb == "plot":
+        from dltrain.plots import run_plot
+
+        run_plot(args)
+    elif verb == "predict":
+        from dltrain.predict import run_predict
+
+        run_predict(args)
+    elif verb == "export":
+        from dltrain.export import run_export
+
+        run_export(args)
     elif verb == "list":
         _list(args)
     elif verb == "summary":
@@ -65,7 +83,7 @@ def _dispatch(verb: str, args: list[str]) -> None:
     else:
         from dltrain.registry import did_you_mean
 
-        verbs = ["train", "eval", "list", "summary"]
+        verbs = ["train", "eval", "plot", "predict", "export", "list", "summary"]
         raise UserError(f"unknown command '{verb}'.{did_you_mean(verb, verbs)} Run dltrain --help.")
 
 

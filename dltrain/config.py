@@ -88,6 +88,8 @@ class TrainConfig:
     device: str = "auto"
     resume: str = "auto"
     imports: list[str] = field(default_factory=list)
+    logger: list[str] = field(default_factory=list)  # besides metrics.jsonl: csv, tensorboard
+    plots: bool = False  # write RUN_DIR/plots/*.png at the end of the run (dltrain plot)
 
 
 def _product(values: Any) -> int:

@@ -98,6 +98,7 @@ def _expand_sweep(overrides: list[str]) -> list[list[str]]:
 
 def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
     """Types of component values, semantic checks, and every component name in its registry."""
+    from dltrain.loggers import check_loggers
     from dltrain.registry import REGISTRIES, import_user_modules
 
     choices = selection_overrides(overrides)
@@ -107,6 +108,7 @@ def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
     import_user_modules(cfg.imports)
     for group in COMPONENT_GROUPS:
         REGISTRIES[group].check(cfg[group].name)
+    check_loggers(cfg.logger)
 
 
 def refuse_existing_run(run_dir: Path) -> None:

@@ -39,9 +39,12 @@ from dltrain.distributed import (
     under_torchrun,
 )
 from dltrain.errors import Interrupted, RunError, UserError
+from dltrain.grad_norm import GradNorm
+from dltrain.loggers.writer import open_writer
 from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
 from dltrain.metrics import metrics_for, resolve_monitor
 from dltrain.precision import Precision
+from dltrain.progress import RunClock, run_steps, step_line
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
 from dltrain.seeding import seed_everything, set_deterministic
@@ -106,6 +109,7 @@ def _progress_bar(loader: Any, progress: Progress, max_epochs: int, mode: str, m
         desc=f"epoch {progress.epoch}/{max_epochs}",
         leave=False,
         dynamic_ncols=True,
+        unit="batch",
         initial=progress.batch,
         total=progress.batch + len(loader),
     )
@@ -139,7 +143,10 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
     model = build_model(cfg["model"]).to(device)
     loss_fn = build_loss(cfg["loss"], task).to(device)
-    channels_last = _channels_last(trainer["channels_last"], model)
+    # LBFGS flattens gradients with .view(), which NHWC gradients do not allow.
+    channels_last = _channels_last(trainer["channels_last"], model) and (
+        cfg["optimizer"]["name"] != "lbfgs"
+    )
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(
@@ -174,6 +181,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         "scaler": precision.scaler,
     }
     saver = Checkpointer(ckpt_dir, ctx, parts, metrics_file, cfg, cfg["checkpoint"]["keep_last"])
+    writer = open_writer(cfg["logger"], run_dir, metrics_file, ctx.is_main)
     progress, best = Progress(), Best()
     train_metrics = metrics_for(task, device)
 
@@ -194,6 +202,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
         channels_last=channels_last,
     )
     log_every, save_every = cfg["logging"]["every_n_steps"], cfg["checkpoint"]["every_n_steps"]
+    grad_norm = GradNorm(optimizer, due=lambda: (progress.step + 1) % log_every == 0)
     params = sum(p.numel() for p in model.parameters())
     batch = data_cfg["batch_size"]
     log.info(
@@ -205,6 +214,8 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     )
     log.info(f"{task} task: best.pt keeps the {mode} {monitor} (checkpoint.monitor)")
     window = {"time": time.perf_counter(), "samples": progress.samples}
+    clock = RunClock(run_steps(steps_per_epoch, trainer), progress.step)
+    bar: Any = None
     stop = StopRequest().install()
 
     def stop_if_requested() -> None:
@@ -242,11 +253,14 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
                 "lr": optimizer.param_groups[0]["lr"],
                 "images_per_sec": speed,
                 "time": time.time(),
+                **grad_norm.take(),
             }
-            if ctx.is_main:
-                metrics_file.write(event)
+            writer.log_step(event)
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{event['train/loss']:.4f}", img_s=f"{speed:.0f}")
+                shown = {"loss": f"{event['train/loss']:.4f}", "img/s": f"{speed:.0f}"}
+                bar.set_postfix({**shown, "run_eta": clock.eta(progress.step)})
+            elif cfg["logging"]["progress"] != "off" and ctx.is_main:
+                log.info(step_line(event, trainer["max_epochs"], clock))
         if save_every and progress.step % save_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
                 raise RunError(
@@ -312,8 +326,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             if progress.skipped:
                 record["skipped_steps"] = progress.skipped
             scheduler.after_epoch(record)
-            if ctx.is_main:
-                metrics_file.write(record)
+            writer.log_epoch(record)
             log.info(_epoch_line(record, trainer["max_epochs"]))
             if monitor.startswith("val/") and val_loader is None:
                 raise UserError(
@@ -328,6 +341,9 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             stop_if_requested()
     finally:
         stop.uninstall()
+        writer.close()
+        if hasattr(bar, "close"):
+            bar.close()  # an error message must not land on the bar's line
 
     barrier(ctx)  # best.pt is complete before any rank reads it
     results: dict[str, Any] = {
@@ -350,7 +366,20 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
     log.info(f"best {monitor} {best.score:.4f} at epoch {best.epoch}; {summary}")
     barrier(ctx)
+    if cfg["plots"] and ctx.is_main:
+        _write_plots(run_dir, cfg["device"])
     return results
+
+
+def _write_plots(run_dir: Path, device: str) -> None:
+    """plots=true: the PNGs of `dltrain plot`; a failure here does not fail the finished run."""
+    from dltrain.plots import plot_run
+
+    try:
+        written = plot_run(run_dir, device=device)
+        log.info(f"plots: {len(written)} PNG files in {run_dir / 'plots'}")
+    except (UserError, RuntimeError, ValueError, OSError) as err:
+        log.warning(f"plots=true: the plots could not be written ({err}); try dltrain plot")
 
 
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:

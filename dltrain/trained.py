@@ -1,0 +1,166 @@
+"""A trained model back from its checkpoint, with the config, data and normalisation it used.
+
+``plot``, ``predict`` and ``export`` start from a checkpoint (or a run folder) the way ``eval``
+does: the checkpoint's saved config rebuilds the model and, when needed, the data set, so the
+inputs a model sees after training are prepared exactly as during training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from dltrain.errors import UserError
+from dltrain.eval_checkpoint import find_checkpoint
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+
+@dataclass
+class Trained:
+    model: nn.Module  # in eval mode, on ``device``
+    cfg: dict[str, Any]  # the run's frozen config (with any data.* overrides)
+    task: str  # classification | segmentation | regression
+    path: Path  # the checkpoint file
+    device: torch.device
+
+    @property
+    def run_dir(self) -> Path:
+        folder = self.path.parent
+        return folder.parent if folder.name == "checkpoints" else folder
+
+    @property
+    def input_shape(self) -> list[int]:
+        return list(self.cfg["data"]["shape"])
+
+    @torch.inference_mode()
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Outputs on the CPU (float32), computed at the run's precision as evaluation does."""
+        from dltrain.precision import Precision
+
+        with Precision(self.cfg["precision"]["name"], self.device).autocast():
+            outputs = self.model(inputs.to(self.device))
+        return outputs.float().cpu()
+
+
+def load_trained(
+    ckpt: str | Path, device: str = "auto", data_overrides: Sequence[str] = ()
+) -> Trained:
+    """The model of a checkpoint file or run folder (best.pt, else last.pt), weights loaded."""
+    from dltrain import checkpoint
+    from dltrain.build import build_model, model_task
+    from dltrain.registry import import_user_modules
+    from dltrain.runner import resolve_device
+
+    path = find_checkpoint(Path(ckpt).expanduser())
+    target = resolve_device(device)
+    state = checkpoint.load(path, map_location=target)
+    if "config" not in state:
+        raise UserError(f"checkpoint {path} holds no config: it was not written by dltrain train.")
+    cfg = OmegaConf.create(state["config"])
+    OmegaConf.set_struct(cfg, True)
+    try:
+        cfg.merge_with_dotlist(list(data_overrides))
+    except OmegaConfBaseException as err:
+        raise UserError(f"bad data override: {str(err).splitlines()[0]}") from None
+    plain = OmegaConf.to_container(cfg)
+    import_user_modules(plain["imports"])
+    model = build_model(plain["model"]).to(target)
+    checkpoint.load_model_weights(model, state["model"], str(path))
+    model.eval()
+    return Trained(model, plain, model_task(plain["model"]), path, target)
+
+
+def split_dataset(trained: Trained, split: str) -> tuple[str, Dataset]:
+    """(name, data set) of a split of the checkpoint's data, as evaluation sees it.
+
+    ``split``: train, val, test, or auto (val when the data set has one, else test).
+    """
+    from dltrain.build import build_data
+    from dltrain.data.checks import check_data
+
+    if split not in ("auto", "train", "val", "test"):
+        raise UserError(f"split must be auto, train, val or test, got '{split}'.")
+    check_data(trained.cfg["data"])
+    data = build_data(trained.cfg["data"], trained.task)
+    if split == "auto":
+        split = "val" if data.val is not None else "test"
+    dataset = getattr(data, split)
+    if dataset is None:
+        have = [s for s in ("val", "test") if getattr(data, s) is not None]
+        raise UserError(
+            f"the data set of this checkpoint has no {split} split. Use split="
+            f"{' or split='.join(have + ['train'])}."
+        )
+    return split, dataset
+
+
+def base_dataset(dataset: Dataset) -> Dataset:
+    """The data set under any Subset wrappers (the validation split is a Subset)."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset
+
+
+def normalisation(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The mean and std (C x 1 x 1) a data set's samples are normalised with, if it says."""
+    pipeline = getattr(base_dataset(dataset), "pipeline", None)
+    return (pipeline.mean, pipeline.std) if pipeline is not None else None
+
+
+def class_names(data_cfg: Mapping[str, Any], num_classes: int) -> list[str]:
+    """Readable class names where the data set has them, else the class indices."""
+    name = data_cfg.get("name")
+    if name == "fashionmnist" or (name == "csv" and num_classes == 10):
+        names: list[str] = list(FASHION_CLASSES)
+    elif name == "cifar10":
+        names = list(CIFAR10_CLASSES)
+    elif name == "imagefolder" and data_cfg.get("train_dir"):
+        from dltrain.data.checks import image_classes
+
+        folder = Path(data_cfg["train_dir"]).expanduser()
+        names = image_classes(folder) if folder.is_dir() else []
+    else:
+        names = []
+    return names if len(names) == num_classes else [str(i) for i in range(num_classes)]
+
+
+def data_loader(trained: Trained, dataset: Dataset, batch_size: int | None = None) -> Any:
+    """Batches of ``dataset`` in order, on the CPU, in this process (no workers)."""
+    from dltrain.data.loaders import build_loader
+
+    cfg = {**trained.cfg["data"], "num_workers": 0}
+    if batch_size:
+        cfg["batch_size"] = batch_size
+    return build_loader(dataset, cfg, False, trained.cfg["seed"], torch.device("cpu"))
+
+
+def predict_batches(
+    trained: Trained, dataset: Dataset, batch_size: int | None = None, limit: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(inputs, targets, outputs) on the CPU for the first ``limit`` samples, in order."""
+    if limit is not None and limit < len(dataset):
+        dataset = Subset(dataset, range(limit))
+    for inputs, targets in data_loader(trained, dataset, batch_size):
+        yield inputs, targets, trained.forward(inputs)
+
+
+def segmentation_masks(outputs: torch.Tensor) -> torch.Tensor:
+    """Predicted masks N x H x W: logit above 0 for one channel, else the argmax class."""
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0).long()
+    return outputs.argmax(dim=1)
