@@ -4,6 +4,7 @@ from __future__ import annotations
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
+EXIT_PRUNED = 3  # a sweep job that the Optuna pruner stopped early (not a failure)
 
 
 class UserError(Exception):
@@ -20,3 +21,7 @@ class Interrupted(Exception):
     def __init__(self, signum: int, message: str) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+class Pruned(Exception):
+    """The sweeper's pruner stopped this job after an epoch: exit 3, recorded as pruned."""

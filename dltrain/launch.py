@@ -67,7 +67,9 @@ def train(args: list[str]) -> None:
 
 def preflight(overrides: list[str], multirun: bool) -> None:
     """Compose and validate the config of every job a (multi)run will start."""
-    jobs = _expand_sweep(overrides) if multirun else [overrides]
+    from dltrain.sweep.expand import sweep_jobs
+
+    jobs, multirun = sweep_jobs(overrides, multirun)
     checked_data: list[Any] = []
     for job in jobs:
         cfg = compose(job)
@@ -80,20 +82,6 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             checked_data.append(data)
         if not multirun and cfg.resume == "never":
             refuse_existing_run(Path(cfg.hydra.run.dir))
-
-
-def _expand_sweep(overrides: list[str]) -> list[list[str]]:
-    """The grid a basic sweep would run; range/interval sweeps (Optuna) keep their fixed part."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception as err:  # noqa: BLE001 - Hydra raises several parse error types
-        raise UserError(f"cannot parse the overrides: {err}") from None
-    if any(o.is_sweep_override() and not o.is_discrete_sweep() for o in parsed):
-        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
 def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
@@ -185,12 +173,23 @@ def run_frozen(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 
 def _task(cfg: DictConfig) -> float | None:
-    """Hydra's task function: freeze the config into the run folder, run, return the objective."""
-    from hydra.core.hydra_config import HydraConfig
+    """Hydra's task function: freeze the config into the run folder, run, return the objective.
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    A multirun job runs in a fresh process (dltrain.sweep.jobs); a single run runs here.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     plain = to_plain(cfg)
     try:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            from dltrain.sweep.jobs import run_sweep_job
+
+            if not (run_dir / "results.json").is_file():
+                freeze(plain, run_dir)
+            return run_sweep_job(run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.num)
         freeze(plain, run_dir)
         results = run_frozen(plain, run_dir)
     except UserError as err:

@@ -11,7 +11,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,8 +115,17 @@ def _progress_bar(loader: Any, progress: Progress, max_epochs: int, mode: str, m
     )
 
 
-def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
-    """Train as the config says, keep best/last checkpoints, test the best weights."""
+EpochHook = Callable[[Mapping[str, Any], str], None]
+
+
+def fit(
+    cfg: Mapping[str, Any], run_dir: Path, on_epoch_end: EpochHook | None = None
+) -> dict[str, float]:
+    """Train as the config says, keep best/last checkpoints, test the best weights.
+
+    ``on_epoch_end(record, monitor)`` runs on the main rank after each epoch's checkpoint, so a
+    sweep can report the epoch's metrics and stop the job (an exception) with nothing lost.
+    """
     ctx = context_from_env()
     device = resolve_device(cfg["device"], ctx)
     if under_torchrun():
@@ -339,6 +348,8 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
                 names = ("best.pt", "last.pt")
             saver.save(progress, best, train_metrics.sums, names)
             stop_if_requested()
+            if on_epoch_end is not None and ctx.is_main:
+                on_epoch_end(record, monitor)
     finally:
         stop.uninstall()
         writer.close()

@@ -1,0 +1,55 @@
+"""The process one sweep job runs in: ``python -m dltrain.sweep.job_process JOB_DIR``.
+
+It reads the frozen JOB_DIR/config.yaml (never composes) and runs it like a single run:
+in this process, or as a fresh torchrun for distributed=ddp. A fresh process per job means
+no CUDA memory, RNG state or module globals leak from one job into the next.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dltrain.errors import (
+    EXIT_PRUNED,
+    EXIT_RUN_FAILED,
+    EXIT_USER_ERROR,
+    Interrupted,
+    Pruned,
+    RunError,
+    UserError,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from omegaconf import OmegaConf
+
+    args = sys.argv[1:] if argv is None else argv
+    job_dir = Path(args[0])
+    plain = OmegaConf.to_container(OmegaConf.load(job_dir / "config.yaml"))
+    try:
+        if plain["distributed"]["name"] == "ddp":
+            from dltrain.launch import run_frozen
+
+            run_frozen(plain, job_dir)  # a fresh torchrun; pruning is not offered under DDP
+        else:
+            from dltrain.runner import fit
+            from dltrain.sweep.pruning import hook_from_env
+
+            fit(plain, job_dir, on_epoch_end=hook_from_env())
+    except Pruned as err:
+        print(f"dltrain: {err}", file=sys.stderr)
+        sys.exit(EXIT_PRUNED)
+    except UserError as err:
+        print(f"dltrain: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except RunError as err:
+        print(f"dltrain: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_RUN_FAILED)
+    except Interrupted as err:
+        print(f"dltrain: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()
