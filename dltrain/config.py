@@ -182,14 +182,17 @@ def selection_overrides(overrides: list[str]) -> list[str]:
     return [
         o
         for o, key in zip(overrides, keys, strict=True)
-        if key in groups or key.startswith("hydra.")
+        if key in groups or key.startswith(("hydra.", "hydra/"))
     ]
 
 
 def _known_keys(parent: str, overrides: list[str]) -> list[str]:
     """The keys of ``parent`` under the same group choices, for 'did you mean' hints."""
+    selection = selection_overrides(overrides)
+    if selection == overrides:
+        return []  # these very overrides failed to compose: no recursion into the same error
     try:
-        cfg = compose(selection_overrides(overrides))
+        cfg = compose(selection)
     except UserError:
         return []
     node = OmegaConf.select(cfg, parent) if parent else cfg

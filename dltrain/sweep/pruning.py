@@ -7,6 +7,7 @@ storage. Optuna is imported only when a sweep asks for this.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -17,16 +18,38 @@ from dltrain.errors import Pruned
 STORAGE_ENV = "DLTRAIN_OPTUNA_STORAGE"
 STUDY_ENV = "DLTRAIN_OPTUNA_STUDY"
 TRIAL_ENV = "DLTRAIN_OPTUNA_TRIAL_ID"
+PRUNER_ENV = "DLTRAIN_OPTUNA_PRUNER"  # JSON of hydra.sweeper.pruner: a study's pruner is not
+# kept in its storage, so the job must build the same one
+
+
+def make_pruner(settings: Mapping[str, Any]) -> Any:
+    """The Optuna pruner that ``hydra.sweeper.pruner`` describes (median | none)."""
+    import optuna
+
+    if settings["name"] == "none":
+        return optuna.pruners.NopPruner()
+    if settings["name"] != "median":
+        from dltrain.errors import UserError
+
+        raise UserError(f"hydra.sweeper.pruner.name={settings['name']}: use median or none.")
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=settings["n_startup_trials"],
+        n_warmup_steps=settings["n_warmup_steps"],
+    )
 
 
 class ReportToTrial:
     """An ``on_epoch_end`` hook for runner.fit: trial.report, then trial.should_prune."""
 
-    def __init__(self, storage: str, study_name: str, trial_id: int) -> None:
+    def __init__(
+        self, storage: str, study_name: str, trial_id: int, pruner: Mapping[str, Any]
+    ) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        study = optuna.load_study(
+            study_name=study_name, storage=storage, pruner=make_pruner(pruner)
+        )
         self.trial = optuna.trial.Trial(study, trial_id)
 
     def __call__(self, record: Mapping[str, Any], monitor: str) -> None:
@@ -46,5 +69,8 @@ def hook_from_env() -> ReportToTrial | None:
     if TRIAL_ENV not in os.environ:
         return None
     return ReportToTrial(
-        os.environ[STORAGE_ENV], os.environ[STUDY_ENV], int(os.environ[TRIAL_ENV])
+        os.environ[STORAGE_ENV],
+        os.environ[STUDY_ENV],
+        int(os.environ[TRIAL_ENV]),
+        json.loads(os.environ[PRUNER_ENV]),
     )
