@@ -3,6 +3,7 @@ record how it ended in JOB_DIR/job.json. A failed job does not stop the sweep.""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -34,8 +35,16 @@ def run_sweep_job(job_dir: Path, overrides: list[str], num: int) -> float | None
         print(f"dltrain: job {num} already completed in {job_dir}; skipped")
         write_status(job_dir, status=COMPLETED, objective=objective(done), monitor=done["monitor"])
         return objective(done)
-    write_status(job_dir, job=num, status=RUNNING, overrides=overrides, exit_code=None)
     started = time.time()
+    write_status(
+        job_dir,
+        job=num,
+        status=RUNNING,
+        overrides=overrides,
+        exit_code=None,
+        started=started,
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+    )
     code = _run(job_dir)
     status = _status_of(code)
     results = read_results(job_dir) if status == COMPLETED else None
@@ -43,6 +52,7 @@ def run_sweep_job(job_dir: Path, overrides: list[str], num: int) -> float | None
         job_dir,
         status=status,
         exit_code=code,
+        ended=time.time(),
         seconds=round(time.time() - started, 2),
         objective=objective(results),
         monitor=results and results.get("monitor"),
