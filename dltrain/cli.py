@@ -14,6 +14,7 @@ Config-driven PyTorch training: Hydra config groups, built from registries by na
 commands:
   train     train a model:      dltrain train model=lenet optimizer.lr=3e-4 trainer.max_epochs=5
             sweep (multirun):   dltrain train -m optimizer=sgd,adam optimizer.lr=1e-3,1e-2
+            Optuna search:      dltrain train hparams_search=fmnist_optuna
             every option:       dltrain train --help
             composed config:    dltrain train --cfg job
   eval      evaluate a checkpoint on the test split:
@@ -24,6 +25,8 @@ commands:
                                 dltrain predict ckpt=RUN_DIR input=IMAGE_OR_FOLDER|test
   export    write the model as torchscript, onnx, safetensors or exported_program:
                                 dltrain export ckpt=RUN_DIR format=onnx [output=model.onnx]
+  report    a sweep's (or a run's) jobs, overrides, status and metrics, best first:
+                                dltrain report SWEEP_DIR   (-> report.csv, report.md, report.png)
   list      registered component names:      dltrain list [data|model|loss|optimizer|scheduler]
   summary   layers, output shapes, parameters: dltrain summary model=lenet [data=...]
 
@@ -74,6 +77,10 @@ def _dispatch(verb: str, args: list[str]) -> None:
         from dltrain.export import run_export
 
         run_export(args)
+    elif verb == "report":
+        from dltrain.report import run_report
+
+        run_report(args)
     elif verb == "list":
         _list(args)
     elif verb == "summary":
@@ -83,7 +90,7 @@ def _dispatch(verb: str, args: list[str]) -> None:
     else:
         from dltrain.registry import did_you_mean
 
-        verbs = ["train", "eval", "plot", "predict", "export", "list", "summary"]
+        verbs = ["train", "eval", "plot", "predict", "export", "report", "list", "summary"]
         raise UserError(f"unknown command '{verb}'.{did_you_mean(verb, verbs)} Run dltrain --help.")
 
 
