@@ -30,6 +30,14 @@ def sweep_jobs(overrides: list[str], multirun: bool) -> tuple[list[list[str]], b
     """The override lists to validate, and whether this is a multirun (``-m`` or a preset's
     ``hydra.mode: MULTIRUN``)."""
     parsed = parse(overrides)
+    for o in parsed:
+        if o.is_sweep_override() and o.get_key_element().startswith("hydra."):
+            raise UserError(
+                f"'{o.input_line}': Hydra cannot sweep its own settings. To search a value, "
+                "sweep the key itself, e.g. optimizer=choice(adam,sgd) or "
+                "optimizer.lr='tag(log,interval(1e-4,1e-1))'."
+            )
+    require_launcher(parsed)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     base = compose(fixed)
     multirun = multirun or str(base.hydra.mode) in ("MULTIRUN", "RunMode.MULTIRUN")
@@ -75,3 +83,14 @@ def require_optuna() -> None:
             "this search uses dltrain's Optuna sweeper, but optuna is not installed. "
             "Install the extra: pip install 'dltrain[sweep]'."
         )
+
+
+def require_launcher(parsed: list[Any]) -> None:
+    """hydra/launcher=submitit_* needs hydra-submitit-launcher: say which extra installs it."""
+    for o in parsed:
+        wants = o.key_or_group == "hydra/launcher" and str(o.value()).startswith("submitit")
+        if wants and importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+            raise UserError(
+                f"{o.input_line} needs hydra-submitit-launcher, which is not installed. "
+                "Install the extra: pip install 'dltrain[slurm]'."
+            )
