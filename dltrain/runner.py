@@ -47,6 +47,7 @@ from dltrain.precision import Precision
 from dltrain.progress import RunClock, run_steps, step_line
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
+from dltrain.run_visuals import write_visuals
 from dltrain.seeding import seed_everything, set_deterministic
 from dltrain.signals import StopRequest
 from dltrain.train_state import Checkpointer
@@ -366,20 +367,9 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
     log.info(f"best {monitor} {best.score:.4f} at epoch {best.epoch}; {summary}")
     barrier(ctx)
-    if cfg["plots"] and ctx.is_main:
-        _write_plots(run_dir, cfg["device"])
+    if ctx.is_main:
+        write_visuals(run_dir, cfg, progress.step)
     return results
-
-
-def _write_plots(run_dir: Path, device: str) -> None:
-    """plots=true: the PNGs of `dltrain plot`; a failure here does not fail the finished run."""
-    from dltrain.plots import plot_run
-
-    try:
-        written = plot_run(run_dir, device=device)
-        log.info(f"plots: {len(written)} PNG files in {run_dir / 'plots'}")
-    except (UserError, RuntimeError, ValueError, OSError) as err:
-        log.warning(f"plots=true: the plots could not be written ({err}); try dltrain plot")
 
 
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:
