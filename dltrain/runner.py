@@ -240,10 +240,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
             log.info(f"first optimizer step after {seconds:.2f}s{warm}")
         if progress.step % log_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
-                raise RunError(
-                    f"the training loss became NaN or infinite by step "
-                    f"{progress.step}; the last good checkpoint is {saver.last}."
-                )
+                raise _nonfinite(f"by step {progress.step}", saver.last)
             now = time.perf_counter()
             speed = (progress.samples - window["samples"]) * ctx.world_size / (now - window["time"])
             window.update(time=now, samples=progress.samples)
@@ -264,10 +261,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
                 log.info(step_line(event, trainer["max_epochs"], clock))
         if save_every and progress.step % save_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
-                raise RunError(
-                    f"the training loss became NaN or infinite by step "
-                    f"{progress.step}; the last good checkpoint is {saver.last}."
-                )
+                raise _nonfinite(f"by step {progress.step}", saver.last)
             saver.save(progress, best, train_metrics.sums, ("last.pt",), keep_step=True)
         stop_if_requested()
         return trainer["max_steps"] > 0 and progress.step >= trainer["max_steps"]
@@ -304,10 +298,7 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
                 bar.close()
             train_metrics.all_reduce()
             if train_metrics.has_nonfinite():
-                raise RunError(
-                    f"the training loss became NaN or infinite in epoch {epoch}; the "
-                    f"last good checkpoint is {saver.last}."
-                )
+                raise _nonfinite(f"in epoch {epoch}", saver.last)
             record: dict[str, Any] = {"epoch": epoch, "step": progress.step}
             record.update({f"train/{k}": v for k, v in train_metrics.compute().items()})
             progress.epoch, progress.batch = epoch + 1, 0
@@ -370,6 +361,12 @@ def fit(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     if ctx.is_main:
         write_visuals(run_dir, cfg, progress.step)
     return results
+
+
+def _nonfinite(when: str, last: Path) -> RunError:
+    return RunError(
+        f"the training loss became NaN or infinite {when}; the last good checkpoint is {last}."
+    )
 
 
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:
