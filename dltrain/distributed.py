@@ -112,6 +112,7 @@ def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:
 
 
 def shutdown() -> None:
+    """Leave the process group before exit; left to interpreter teardown, gloo can abort."""
     if dist.is_initialized():
         dist.destroy_process_group()
 

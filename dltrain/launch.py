@@ -207,7 +207,7 @@ def train_under_torchrun(args: list[str]) -> None:
     Rank 0 validates the data, checks and writes the run folder, then shares its path (or its
     error) with every rank, so no rank waits at a collective that another rank skipped.
     """
-    from dltrain.distributed import broadcast_object, init_process_group
+    from dltrain.distributed import broadcast_object, init_process_group, shutdown
     from dltrain.runner import fit, resolve_device
 
     if "-m" in args or "--multirun" in args:
@@ -219,19 +219,22 @@ def train_under_torchrun(args: list[str]) -> None:
     validate_composed(cfg, args)
     plain = to_plain(cfg)
     ctx = init_process_group(plain["distributed"]["backend"], resolve_device(plain["device"]).type)
-    outcome: tuple[str, str] = ("ok", "")
-    if ctx.is_main:
-        try:
-            preflight(args, multirun=False)
-            run_dir = Path(cfg.hydra.run.dir).resolve()
-            freeze(plain, run_dir)
-            outcome = ("ok", str(run_dir))
-        except UserError as err:
-            outcome = ("error", str(err))
-    status, value = broadcast_object(outcome, ctx)
-    if status == "error":
-        raise UserError(value)
-    fit(plain, Path(value))
+    try:
+        outcome: tuple[str, str] = ("ok", "")
+        if ctx.is_main:
+            try:
+                preflight(args, multirun=False)
+                run_dir = Path(cfg.hydra.run.dir).resolve()
+                freeze(plain, run_dir)
+                outcome = ("ok", str(run_dir))
+            except UserError as err:
+                outcome = ("error", str(err))
+        status, value = broadcast_object(outcome, ctx)
+        if status == "error":
+            raise UserError(value)
+        fit(plain, Path(value))
+    finally:
+        shutdown()
 
 
 def _exit(err: Exception, code: int) -> None:

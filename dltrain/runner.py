@@ -47,6 +47,7 @@ from dltrain.precision import Precision
 from dltrain.progress import RunClock, run_steps, step_line
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
+from dltrain.run_visuals import write_visuals
 from dltrain.seeding import seed_everything, set_deterministic
 from dltrain.signals import StopRequest
 from dltrain.train_state import Checkpointer
@@ -248,10 +249,7 @@ def fit(
             log.info(f"first optimizer step after {seconds:.2f}s{warm}")
         if progress.step % log_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
-                raise RunError(
-                    f"the training loss became NaN or infinite by step "
-                    f"{progress.step}; the last good checkpoint is {saver.last}."
-                )
+                raise _nonfinite(f"by step {progress.step}", saver.last)
             now = time.perf_counter()
             speed = (progress.samples - window["samples"]) * ctx.world_size / (now - window["time"])
             window.update(time=now, samples=progress.samples)
@@ -272,10 +270,7 @@ def fit(
                 log.info(step_line(event, trainer["max_epochs"], clock))
         if save_every and progress.step % save_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
-                raise RunError(
-                    f"the training loss became NaN or infinite by step "
-                    f"{progress.step}; the last good checkpoint is {saver.last}."
-                )
+                raise _nonfinite(f"by step {progress.step}", saver.last)
             saver.save(progress, best, train_metrics.sums, ("last.pt",), keep_step=True)
         stop_if_requested()
         return trainer["max_steps"] > 0 and progress.step >= trainer["max_steps"]
@@ -312,10 +307,7 @@ def fit(
                 bar.close()
             train_metrics.all_reduce()
             if train_metrics.has_nonfinite():
-                raise RunError(
-                    f"the training loss became NaN or infinite in epoch {epoch}; the "
-                    f"last good checkpoint is {saver.last}."
-                )
+                raise _nonfinite(f"in epoch {epoch}", saver.last)
             record: dict[str, Any] = {"epoch": epoch, "step": progress.step}
             record.update({f"train/{k}": v for k, v in train_metrics.compute().items()})
             progress.epoch, progress.batch = epoch + 1, 0
@@ -377,20 +369,15 @@ def fit(
     summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
     log.info(f"best {monitor} {best.score:.4f} at epoch {best.epoch}; {summary}")
     barrier(ctx)
-    if cfg["plots"] and ctx.is_main:
-        _write_plots(run_dir, cfg["device"])
+    if ctx.is_main:
+        write_visuals(run_dir, cfg, progress.step)
     return results
 
 
-def _write_plots(run_dir: Path, device: str) -> None:
-    """plots=true: the PNGs of `dltrain plot`; a failure here does not fail the finished run."""
-    from dltrain.plots import plot_run
-
-    try:
-        written = plot_run(run_dir, device=device)
-        log.info(f"plots: {len(written)} PNG files in {run_dir / 'plots'}")
-    except (UserError, RuntimeError, ValueError, OSError) as err:
-        log.warning(f"plots=true: the plots could not be written ({err}); try dltrain plot")
+def _nonfinite(when: str, last: Path) -> RunError:
+    return RunError(
+        f"the training loss became NaN or infinite {when}; the last good checkpoint is {last}."
+    )
 
 
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:

@@ -18,6 +18,7 @@ from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, Interrupted, RunErr
 def main() -> None:
     from omegaconf import OmegaConf
 
+    from dltrain.distributed import shutdown
     from dltrain.runner import fit
 
     run_dir = Path(sys.argv[1])
@@ -33,6 +34,8 @@ def main() -> None:
     except Interrupted as err:
         print(f"dltrain: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
+    finally:
+        shutdown()  # a process group left to interpreter exit can abort (gloo's threads)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,16 @@ def test_tensorboard_has_every_logged_value(logged_run):
         assert logged[tag] == [(e["step"], pytest.approx(e[key], rel=1e-5)) for e in steps], tag
 
 
+def test_tensorboard_has_the_prediction_gallery_as_images(logged_run):
+    run, _ = logged_run
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert set(events.Tags()["images"]) == {"predictions/samples", "predictions/confusion_matrix"}
+    samples = events.Images("predictions/samples")
+    assert [image.step for image in samples] == [18]
+    assert samples[0].width > 100 and samples[0].height > 100
+
+
 def test_metrics_csv_has_the_union_of_columns(logged_run):
     run, _ = logged_run
     with (run / "metrics.csv").open(newline="") as handle:

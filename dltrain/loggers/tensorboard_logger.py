@@ -5,7 +5,9 @@ Tags: the epoch records' metrics as metrics.jsonl names them (``train/loss``, ``
 ...) and their other values under ``epoch/`` (``epoch/lr``, ``epoch/images_per_sec``,
 ``epoch/epoch_seconds``); the step events under ``step/`` (``step/train_loss``, ``step/lr``,
 ``step/images_per_sec``, ``step/grad_norm``). A resumed run purges the events the interrupted
-process wrote after its checkpoint (``purge_step``), so curves never double back.
+process wrote after its checkpoint (``purge_step``), so curves never double back. At the end
+of a run the prediction gallery (``predictions/samples``, ``predictions/confusion_matrix``)
+is added as images, drawn from the best checkpoint.
 """
 
 from __future__ import annotations
@@ -40,6 +42,22 @@ class TensorBoardLogger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def add_png_images(run_dir: Path, paths: list[Path], step: int) -> None:
+    """The run's prediction PNGs (samples, confusion matrix) as TensorBoard images."""
+    import numpy as np
+    from PIL import Image
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    try:
+        for path in paths:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB"))
+            writer.add_image(f"predictions/{path.stem}", pixels, step, dataformats="HWC")
+    finally:
+        writer.close()
 
 
 def _finite(value: Any) -> bool:
