@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
-import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import dltrain
-from tests.sweep_helpers import job, sweep
+from tests.sweep_helpers import SWEEP_TIMEOUT, TINY, job, sweep
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +65,31 @@ def test_a_failed_job_is_recorded_and_the_others_still_run(tmp_path: Path):
     assert (folder / "1" / "results.json").is_file()
 
 
-def test_a_rerun_skips_completed_jobs_and_resumes_unfinished_ones(tmp_path: Path):
+def test_an_interrupted_sweep_rerun_skips_completed_jobs_and_resumes_the_rest(tmp_path: Path):
     folder = tmp_path / "sweep"
-    args = ("optimizer.lr=1e-3,1e-2", "trainer.max_epochs=2")
-    assert sweep(folder, *args).returncode == 0
+    args = ["optimizer.lr=1e-3,1e-2", "trainer.max_epochs=6", "data.train_size=1600"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dltrain", "train", "-m", *TINY, *args, f"hydra.sweep.dir={folder}"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + SWEEP_TIMEOUT
+    while not (folder / "1" / "checkpoints" / "last.pt").exists():  # job 1 is mid-run
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # the sweep passes it on; job 1 saves and stops
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert job(folder, 0)["status"] == "completed"
+    assert job(folder, 1)["status"] == "interrupted"
     done = (folder / "0" / "results.json").stat().st_mtime_ns
-    # job 1 as a sweep stopped mid-way leaves it: a checkpoint, no results, status running
-    (folder / "1" / "results.json").unlink()
-    status = job(folder, 1)
-    (folder / "1" / "job.json").write_text(json.dumps({**status, "status": "running"}))
+
     result = sweep(folder, *args)
     assert result.returncode == 0, result.stderr
     assert "job 0 already completed" in result.stdout
-    assert (folder / "0" / "results.json").stat().st_mtime_ns == done
+    assert (folder / "0" / "results.json").stat().st_mtime_ns == done, "job 0 not re-run"
     assert "resumed from" in (folder / "1" / "train.log").read_text()
     assert job(folder, 1)["status"] == "completed"
 
