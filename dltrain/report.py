@@ -80,6 +80,7 @@ def _job(folder: Path, root: Path) -> Job:
     state = status.get("status") or (COMPLETED if results else "unfinished")
     name = str(folder.relative_to(root)) if folder != root else folder.name
     metrics = {k: v for k, v in (results or {}).items() if k.startswith(("val/", "test/"))}
+    metrics["epochs"] = _epochs_run(folder)  # how far a pruned or failed job got
     if results:
         metrics["best_epoch"] = results.get("best_epoch")
         metrics["monitor"] = results.get("monitor")
@@ -121,7 +122,12 @@ def sort_jobs(jobs: list[Job], mode: str) -> list[Job]:
 
 def metric_columns(jobs: list[Job]) -> list[str]:
     keys = {k for j in jobs for k in j.metrics if k != "monitor"}
-    return sorted(keys, key=lambda k: (k == "best_epoch", k))
+    return sorted(keys, key=lambda k: (k in ("epochs", "best_epoch"), k))
+
+
+def _epochs_run(folder: Path) -> int:
+    path = folder / "metrics.jsonl"
+    return len(split_events(read_events(path))[0]) if path.is_file() else 0
 
 
 def validation_curve(folder: Path, monitor: str) -> list[tuple[int, float]]:

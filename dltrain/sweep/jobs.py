@@ -70,7 +70,7 @@ def _status_of(code: int) -> str:
         return COMPLETED
     if code == EXIT_PRUNED:
         return PRUNED
-    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT):
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
         return INTERRUPTED
     return FAILED
 

@@ -127,7 +127,7 @@ def _requeue_unfinished(optuna: Any, study: Any) -> None:
 def _tell(optuna: Any, study: Any, trial: Any, result: Any) -> None:
     job_dir = Path(str(result.hydra_cfg.hydra.runtime.output_dir))
     status = (read_status(job_dir) or {}).get("status")
-    value = result.return_value if status == COMPLETED else None
+    value = result._return_value if status == COMPLETED else None  # (a failed job raised)
     if status == COMPLETED and value is not None:
         study.tell(trial, float(value))
     elif status == PRUNED:
