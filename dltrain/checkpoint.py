@@ -103,9 +103,7 @@ def load_model_weights(
             details.append(f"unexpected keys {_few(unexpected)}")
         if wrong_shape:
             details.append(f"shape mismatches {_few(wrong_shape)}")
-        raise UserError(
-            f"checkpoint {source} does not fit the model ({'; '.join(details)}). {fix}"
-        )
+        raise UserError(f"checkpoint {source} does not fit the model ({'; '.join(details)}). {fix}")
     model.load_state_dict(state_dict)
 
 
