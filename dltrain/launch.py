@@ -80,6 +80,23 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             checked_data.append(data)
         if not multirun and cfg.resume == "never":
             refuse_existing_run(Path(cfg.hydra.run.dir))
+        if multirun or not _resumes(cfg.resume, Path(cfg.hydra.run.dir)):
+            check_weight_files(cfg.model)
+
+
+def _resumes(resume: str, run_dir: Path) -> bool:
+    return resume != "never" and (resume != "auto" or (run_dir / "checkpoints/last.pt").exists())
+
+
+def check_weight_files(model: DictConfig) -> None:
+    """A fresh run's weight files (model.weights, model.pretrained_path) must exist."""
+    for key in ("weights", "pretrained_path"):
+        path = model.get(key)
+        if path and not Path(str(path)).expanduser().is_file():
+            raise UserError(
+                f"model.{key}={path}: no such file. Pass a local state-dict file (.pt/.pth); "
+                "nothing is downloaded."
+            )
 
 
 def _expand_sweep(overrides: list[str]) -> list[list[str]]:
