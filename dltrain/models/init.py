@@ -38,6 +38,7 @@ SCHEMES: dict[str, Callable[..., Any]] = {
     "sparse": nn.init.sparse_,
     "trunc_normal": nn.init.trunc_normal_,
 }
+DEFAULTS = {"sparse": {"sparsity": 0.1}}  # options torch requires that have a usual value
 GAIN_SCHEMES = {"xavier_uniform", "xavier_normal", "orthogonal"}
 WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear, nn.Bilinear)
 NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
@@ -87,6 +88,15 @@ def init_weights(model: nn.Module, spec: str | Mapping[str, Any]) -> None:
         raise UserError(
             f"model.init: '{unknown[0]}' is not an option of {name}. Its options: "
             f"{', '.join(sorted(accepted | {'bias', 'nonlinearity'}))}."
+        )
+    options = {**DEFAULTS.get(name, {}), **options}
+    required = inspect.signature(scheme).parameters
+    missing = [k for k in accepted if required[k].default is inspect.Parameter.empty]
+    missing = [k for k in missing if k not in options]
+    if missing:
+        raise UserError(
+            f"model.init={name} needs {', '.join(missing)}: write "
+            f"model.init='{{name: {name}, {missing[0]}: VALUE}}'."
         )
     with torch.no_grad():
         for module in model.modules():
