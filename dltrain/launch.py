@@ -82,6 +82,10 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             refuse_existing_run(Path(cfg.hydra.run.dir))
         if multirun or not _resumes(cfg.resume, Path(cfg.hydra.run.dir)):
             check_weight_files(cfg.model)
+        if cfg.model.get("init"):
+            from dltrain.models.init import parse_init
+
+            parse_init(cfg.model.init)  # an unknown scheme fails before any folder exists
 
 
 def _resumes(resume: str, run_dir: Path) -> bool:

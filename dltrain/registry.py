@@ -149,6 +149,7 @@ OPTIMIZERS = Registry(
     "optimizer",
     {
         "sgd": "torch.optim:SGD",
+        "momentum": "torch.optim:SGD",  # sgd with momentum 0.9 (the optimizer comparison)
         "asgd": "torch.optim:ASGD",
         "adadelta": "torch.optim:Adadelta",
         "adafactor": "torch.optim:Adafactor",

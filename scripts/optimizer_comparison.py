@@ -4,7 +4,7 @@
     python scripts/optimizer_comparison.py multirun/optimizers     # -> .../optimizer_comparison.png
 
 ``--run`` starts that multirun first. Each job folder's config.yaml names its optimizer (sgd
-with momentum is labelled momentum) and its metrics.jsonl holds the per-step train/loss.
+with momentum is labelled with it) and its metrics.jsonl holds the per-step train/loss.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dltrain.plots.figures import new_figure, save
 
 
 def label(optimizer: dict) -> str:
-    if optimizer["name"] == "sgd" and optimizer.get("momentum"):
+    if optimizer["name"] in ("sgd", "momentum") and optimizer.get("momentum"):
         return f"momentum ({optimizer['momentum']})"
     return str(optimizer["name"])
 

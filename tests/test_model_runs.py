@@ -101,7 +101,7 @@ def test_optimizer_comparison_experiment_and_its_plot(tmp_path: Path):
     jobs = [yaml.safe_load((sweep / str(i) / "config.yaml").read_text()) for i in range(4)]
     assert [(j["optimizer"]["name"], j["optimizer"].get("momentum")) for j in jobs] == [
         ("sgd", 0.0),
-        ("sgd", 0.9),
+        ("momentum", 0.9),
         ("rmsprop", 0.0),
         ("adam", None),
     ]
@@ -117,3 +117,19 @@ def test_optimizer_comparison_experiment_and_its_plot(tmp_path: Path):
     )
     assert plot.returncode == 0, plot.stderr
     assert (sweep / "optimizer_comparison.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("model.init=xavier_unifrm", "Did you mean 'xavier_uniform'? Known schemes: "),
+        ("model.weights=/no/such/weights.pt", "model.weights=/no/such/weights.pt: no such file"),
+        ("model.freeze=[nothing]", "no parameters under 'nothing'"),
+    ],
+)
+def test_bad_model_options_are_exit_2(override: str, expected: str, fmnist_root: Path, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", override, f"data.root={fmnist_root}", "data.download=false"]
+    result = dltrain(*args, "trainer.max_epochs=1", f"hydra.run.dir={run}")
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

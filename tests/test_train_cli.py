@@ -179,8 +179,8 @@ def test_list_summary_and_help():
     assert MODEL_LINE in listing.stdout
     one = dltrain("list", "optimizer")
     assert one.stdout.strip() == (
-        "optimizer: adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lbfgs, nadam, radam, "
-        "rmsprop, rprop, sgd, sparse_adam"
+        "optimizer: adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lbfgs, momentum, "
+        "nadam, radam, rmsprop, rprop, sgd, sparse_adam"
     )
     summary = dltrain("summary", "model=fmnist_cnn")
     assert summary.returncode == 0
