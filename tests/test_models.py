@@ -33,10 +33,12 @@ def config_for(model: str, *extra: str) -> dict:
     return to_plain(cfg)
 
 
-def test_every_registered_model_is_covered():
+def test_every_model_config_is_covered_and_registered():
+    from dltrain.config import group_options
     from dltrain.registry import MODELS
 
-    assert sorted(MODELS.names()) == sorted(MODEL_DATA)
+    assert sorted(group_options("model")) == sorted(MODEL_DATA)
+    assert all(name in MODELS for name in MODEL_DATA)
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_DATA))
