@@ -80,6 +80,27 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             checked_data.append(data)
         if not multirun and cfg.resume == "never":
             refuse_existing_run(Path(cfg.hydra.run.dir))
+        if multirun or not _resumes(cfg.resume, Path(cfg.hydra.run.dir)):
+            check_weight_files(cfg.model)
+        if cfg.model.get("init"):
+            from dltrain.models.init import parse_init
+
+            parse_init(cfg.model.init)  # an unknown scheme fails before any folder exists
+
+
+def _resumes(resume: str, run_dir: Path) -> bool:
+    return resume != "never" and (resume != "auto" or (run_dir / "checkpoints/last.pt").exists())
+
+
+def check_weight_files(model: DictConfig) -> None:
+    """A fresh run's weight files (model.weights, model.pretrained_path) must exist."""
+    for key in ("weights", "pretrained_path"):
+        path = model.get(key)
+        if path and not Path(str(path)).expanduser().is_file():
+            raise UserError(
+                f"model.{key}={path}: no such file. Pass a local state-dict file (.pt/.pth); "
+                "nothing is downloaded."
+            )
 
 
 def _expand_sweep(overrides: list[str]) -> list[list[str]]:
@@ -97,9 +118,13 @@ def _expand_sweep(overrides: list[str]) -> list[list[str]]:
 
 
 def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
-    """Types of component values, semantic checks, and every component name in its registry."""
+    """Types of component values, semantic checks, every component name in its registry.
+
+    Resolves ``loss: auto`` in ``cfg`` to the model task's loss (task_loss.py).
+    """
     from dltrain.loggers import check_loggers
     from dltrain.registry import REGISTRIES, import_user_modules
+    from dltrain.task_loss import resolve_loss
 
     choices = selection_overrides(overrides)
     if len(choices) != len(overrides):
@@ -107,7 +132,9 @@ def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
     validate(cfg)
     import_user_modules(cfg.imports)
     for group in COMPONENT_GROUPS:
-        REGISTRIES[group].check(cfg[group].name)
+        if not (group == "loss" and cfg.loss.name == "auto"):
+            REGISTRIES[group].check(cfg[group].name)
+    resolve_loss(cfg)
     check_loggers(cfg.logger)
 
 
@@ -188,9 +215,14 @@ def _task(cfg: DictConfig) -> float | None:
     """Hydra's task function: freeze the config into the run folder, run, return the objective."""
     from hydra.core.hydra_config import HydraConfig
 
+    from dltrain.registry import import_user_modules
+    from dltrain.task_loss import resolve_loss
+
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    plain = to_plain(cfg)
     try:
+        import_user_modules(cfg.imports)
+        resolve_loss(cfg)  # loss: auto -> the task's loss, before config.yaml is written
+        plain = to_plain(cfg)
         freeze(plain, run_dir)
         results = run_frozen(plain, run_dir)
     except UserError as err:
