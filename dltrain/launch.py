@@ -86,6 +86,12 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             from dltrain.models.init import parse_init
 
             parse_init(cfg.model.init)  # an unknown scheme fails before any folder exists
+        if cfg.model.get("arch"):  # a zoo model (torchvision, timm): is the architecture known?
+            from dltrain.registry import MODELS
+
+            check_arch = getattr(MODELS.get(cfg.model.name), "check_arch", None)
+            if check_arch is not None:
+                check_arch(str(cfg.model.arch))
 
 
 def _resumes(resume: str, run_dir: Path) -> bool:

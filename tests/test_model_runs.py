@@ -125,11 +125,14 @@ def test_optimizer_comparison_experiment_and_its_plot(tmp_path: Path):
         ("model.init=xavier_unifrm", "Did you mean 'xavier_uniform'? Known schemes: "),
         ("model.weights=/no/such/weights.pt", "model.weights=/no/such/weights.pt: no such file"),
         ("model.freeze=[nothing]", "no parameters under 'nothing'"),
+        ("model=torchvision model.arch=resnet1", "Did you mean 'resnet18'?"),
     ],
 )
 def test_bad_model_options_are_exit_2(override: str, expected: str, fmnist_root: Path, tmp_path):
     run = tmp_path / "run"
-    args = ["train", override, f"data.root={fmnist_root}", "data.download=false"]
+    args = ["train", *override.split(), f"data.root={fmnist_root}", "data.download=false"]
     result = dltrain(*args, "trainer.max_epochs=1", f"hydra.run.dir={run}")
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    if "freeze" not in override:  # checked before any folder exists (freeze needs the model)
+        assert not run.exists()

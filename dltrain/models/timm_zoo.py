@@ -18,7 +18,7 @@ from dltrain.models.weights import fits, load_weights, read_state_dict
 from dltrain.registry import did_you_mean
 
 
-def _check_arch(arch: str) -> None:
+def check_arch(arch: str) -> None:
     import timm
 
     if arch not in timm.list_models():
@@ -40,7 +40,7 @@ def timm_model(
     """Build ``arch`` with ``in_chans`` inputs and ``num_classes`` outputs."""
     import timm
 
-    _check_arch(arch)
+    check_arch(arch)
     if not pretrained_path:
         return timm.create_model(arch, in_chans=in_chans, num_classes=num_classes, **kwargs)
     state = read_state_dict(pretrained_path, key="model.pretrained_path")
@@ -57,6 +57,9 @@ def timm_model(
     elif in_chans != 3:
         adapt_first_conv(model, in_chans, keep_weights=True)
     return model
+
+
+timm_model.check_arch = check_arch  # preflight checks model.arch before any folder exists
 
 
 def _adapt_named_conv(model: nn.Module, name: str, in_chans: int) -> None:

@@ -27,15 +27,19 @@ def classification_archs() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def _create(arch: str, kwargs: dict[str, Any]) -> nn.Module:
-    import torchvision
-
+def check_arch(arch: str) -> None:
     archs = classification_archs()
     if arch not in archs:
         raise UserError(
             f"model.arch='{arch}' is not a torchvision classification model."
             f"{did_you_mean(arch, archs)} Known: {', '.join(archs)}."
         )
+
+
+def _create(arch: str, kwargs: dict[str, Any]) -> nn.Module:
+    import torchvision
+
+    check_arch(arch)
     if arch in AUX_ARCHS:
         kwargs = {"aux_logits": False, "init_weights": True, **kwargs}
     return torchvision.models.get_model(arch, weights=None, **kwargs)
@@ -63,6 +67,9 @@ def torchvision_model(
     if weights and not pretrained:
         load_weights(model, weights)  # weights of the adapted model, or a clear mismatch error
     return model
+
+
+torchvision_model.check_arch = check_arch  # preflight checks model.arch before any folder exists
 
 
 def _classes(model: nn.Module) -> int:
