@@ -64,21 +64,35 @@ def build_data(section: Mapping[str, Any], task: str = "classification") -> Any:
     return builder(section, task=task)
 
 
-def build_model(section: Mapping[str, Any]) -> nn.Module:
-    return call_builder(MODELS, section)
+def build_model(section: Mapping[str, Any], load_weights: bool = True) -> nn.Module:
+    """The model with its shared options applied (models/options.py).
+
+    ``load_weights=False`` skips ``model.weights``: a checkpoint about to be loaded (resume,
+    eval, predict) supplies the weights.
+    """
+    from dltrain.models.options import apply_shared, split_section
+
+    own, shared = split_section(section, MODELS.get(section["name"]), load_weights)
+    return apply_shared(call_builder(MODELS, own), shared)
 
 
-def build_loss(section: Mapping[str, Any], task: str = "classification") -> nn.Module:
-    """The loss; one that declares ``tasks`` must fit the model's task."""
-    builder = LOSSES.get(section["name"])
+def check_loss_fits(name: str, task: str) -> None:
+    """A loss that declares ``tasks`` must fit the model's task; the error lists those that do."""
+    builder = LOSSES.get(name)
     tasks = getattr(builder, "tasks", None)
     if tasks is not None and task not in tasks:
         fitting = [n for n in LOSSES.names() if task in getattr(LOSSES.get(n), "tasks", {task})]
         needs = getattr(builder, "needs", "")
         raise UserError(
-            f"loss '{section['name']}' does not fit a {task} model"
-            f"{f' (it needs {needs})' if needs else ''}. Losses that do: {', '.join(fitting)}."
+            f"loss '{name}' does not fit a {task} model"
+            f"{f' (it needs {needs})' if needs else ''}. Losses that do: {', '.join(fitting)}"
+            " (or loss=auto, the task's default)."
         )
+
+
+def build_loss(section: Mapping[str, Any], task: str = "classification") -> nn.Module:
+    """The loss; one that declares ``tasks`` must fit the model's task."""
+    check_loss_fits(section["name"], task)
     return call_builder(LOSSES, section)
 
 

@@ -78,7 +78,13 @@ def strip_prefixes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def load_model_weights(model: torch.nn.Module, state_dict: Mapping[str, Any], source: str) -> None:
+def load_model_weights(
+    model: torch.nn.Module,
+    state_dict: Mapping[str, Any],
+    source: str,
+    fix: str = "Use the model config the checkpoint was trained with (see its run folder's "
+    "config.yaml).",
+) -> None:
     """Load weights strictly; a mismatch is a UserError listing the keys and shapes that differ."""
     state_dict = strip_prefixes(state_dict)
     own = model.state_dict()
@@ -97,10 +103,7 @@ def load_model_weights(model: torch.nn.Module, state_dict: Mapping[str, Any], so
             details.append(f"unexpected keys {_few(unexpected)}")
         if wrong_shape:
             details.append(f"shape mismatches {_few(wrong_shape)}")
-        raise UserError(
-            f"checkpoint {source} does not fit the model ({'; '.join(details)}). Use the model "
-            "config the checkpoint was trained with (see its run folder's config.yaml)."
-        )
+        raise UserError(f"checkpoint {source} does not fit the model ({'; '.join(details)}). {fix}")
     model.load_state_dict(state_dict)
 
 

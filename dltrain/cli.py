@@ -48,8 +48,8 @@ def _list(args: list[str]) -> None:
                 f"no group '{group}'.{did_you_mean(group, groups)} Groups: {', '.join(groups)}."
             )
         if group in REGISTRIES:
-            names = REGISTRIES[group].names()
-            configs = set(group_options(group))
+            configs = set(group_options(group))  # presets such as loss=auto have a file only
+            names = sorted(set(REGISTRIES[group].names()) | configs)
             shown = [n if n in configs else f"{n} (no config file)" for n in names]
         else:
             shown = group_options(group)
@@ -112,3 +112,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("dltrain: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `dltrain list | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

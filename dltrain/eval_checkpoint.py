@@ -74,7 +74,7 @@ def run_eval(args: list[str]) -> dict[str, float]:
     dataset = data.test if options["split"] == "test" else data.val
     if dataset is None:
         raise UserError(f"the data set of this checkpoint has no {options['split']} split.")
-    model = build_model(cfg["model"]).to(device)
+    model = build_model(cfg["model"], load_weights=False).to(device)
     checkpoint.load_model_weights(model, state["model"], str(path))
     precision = Precision(cfg["precision"]["name"], device)
     kind = loader_kind(dataset, cfg["data"])

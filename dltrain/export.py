@@ -77,7 +77,7 @@ def _safetensors(trained: Trained, example: torch.Tensor, path: Path) -> Runner:
     metadata = {"dltrain_config": json.dumps(trained.cfg), "task": trained.task}
     save_model(trained.model, str(path), metadata=metadata)
     path.chmod(public_mode())
-    fresh = build_model(trained.cfg["model"]).to(example.device).eval()
+    fresh = build_model(trained.cfg["model"], load_weights=False).to(example.device).eval()
     load_model(fresh, str(path), device=str(example.device))
     return fresh
 

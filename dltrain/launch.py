@@ -82,12 +82,43 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             checked_data.append(data)
         if not multirun and cfg.resume == "never":
             refuse_existing_run(Path(cfg.hydra.run.dir))
+        if multirun or not _resumes(cfg.resume, Path(cfg.hydra.run.dir)):
+            check_weight_files(cfg.model)
+        if cfg.model.get("init"):
+            from dltrain.models.init import parse_init
+
+            parse_init(cfg.model.init)  # an unknown scheme fails before any folder exists
+        if cfg.model.get("arch"):  # a zoo model (torchvision, timm): is the architecture known?
+            from dltrain.registry import MODELS
+
+            check_arch = getattr(MODELS.get(cfg.model.name), "check_arch", None)
+            if check_arch is not None:
+                check_arch(str(cfg.model.arch))
+
+
+def _resumes(resume: str, run_dir: Path) -> bool:
+    return resume != "never" and (resume != "auto" or (run_dir / "checkpoints/last.pt").exists())
+
+
+def check_weight_files(model: DictConfig) -> None:
+    """A fresh run's weight files (model.weights, model.pretrained_path) must exist."""
+    for key in ("weights", "pretrained_path"):
+        path = model.get(key)
+        if path and not Path(str(path)).expanduser().is_file():
+            raise UserError(
+                f"model.{key}={path}: no such file. Pass a local state-dict file (.pt/.pth); "
+                "nothing is downloaded."
+            )
 
 
 def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
-    """Types of component values, semantic checks, and every component name in its registry."""
+    """Types of component values, semantic checks, every component name in its registry.
+
+    Resolves ``loss: auto`` in ``cfg`` to the model task's loss (task_loss.py).
+    """
     from dltrain.loggers import check_loggers
     from dltrain.registry import REGISTRIES, import_user_modules
+    from dltrain.task_loss import resolve_loss
 
     choices = selection_overrides(overrides)
     if len(choices) != len(overrides):
@@ -95,7 +126,9 @@ def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
     validate(cfg)
     import_user_modules(cfg.imports)
     for group in COMPONENT_GROUPS:
-        REGISTRIES[group].check(cfg[group].name)
+        if not (group == "loss" and cfg.loss.name == "auto"):
+            REGISTRIES[group].check(cfg[group].name)
+    resolve_loss(cfg)
     check_loggers(cfg.logger)
 
 
@@ -180,10 +213,15 @@ def _task(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from dltrain.registry import import_user_modules
+    from dltrain.task_loss import resolve_loss
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    plain = to_plain(cfg)
     try:
+        import_user_modules(cfg.imports)
+        resolve_loss(cfg)  # loss: auto -> the task's loss, before config.yaml is written
+        plain = to_plain(cfg)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             from dltrain.sweep.jobs import run_sweep_job
 

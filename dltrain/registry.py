@@ -106,6 +106,12 @@ MODELS = Registry(
         "fmnist_cnn": "dltrain.models.classic:FashionCNN",
         "mlp": "dltrain.models.classic:MLP",
         "lenet": "dltrain.models.classic:LeNet",
+        "softmax_regression": "dltrain.models.simple:SoftmaxRegression",
+        "regression_mlp": "dltrain.models.simple:RegressionMLP",
+        "alexnet": "dltrain.models.alexnet:AlexNet",
+        "unet": "dltrain.models.unet:UNet",
+        "torchvision": "dltrain.models.tv:torchvision_model",
+        "timm": "dltrain.models.timm_zoo:timm_model",
     },
     symbol="MODELS",
 )
@@ -143,6 +149,7 @@ OPTIMIZERS = Registry(
     "optimizer",
     {
         "sgd": "torch.optim:SGD",
+        "momentum": "torch.optim:SGD",  # sgd with momentum 0.9 (the optimizer comparison)
         "asgd": "torch.optim:ASGD",
         "adadelta": "torch.optim:Adadelta",
         "adafactor": "torch.optim:Adafactor",

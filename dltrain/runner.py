@@ -151,7 +151,10 @@ def fit(
     test_loader = data.test and loader(data.test, False)
     if len(train_loader) == 0:
         raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
-    model = build_model(cfg["model"]).to(device)
+    ckpt_dir = run_dir / "checkpoints"
+    source = _resume_source(cfg["resume"], ckpt_dir / "last.pt")
+    # Resuming: the checkpoint holds the weights, so model.weights is not loaded again.
+    model = build_model(cfg["model"], load_weights=source is None).to(device)
     loss_fn = build_loss(cfg["loss"], task).to(device)
     # LBFGS flattens gradients with .view(), which NHWC gradients do not allow.
     channels_last = _channels_last(trainer["channels_last"], model) and (
@@ -182,7 +185,6 @@ def fit(
     )
     precision = Precision(cfg["precision"]["name"], device, cfg["precision"]["tf32"])
     monitor, mode = resolve_monitor(cfg["checkpoint"]["monitor"], cfg["checkpoint"]["mode"], task)
-    ckpt_dir = run_dir / "checkpoints"
     metrics_file = MetricsFile(run_dir / "metrics.jsonl")
     parts = {
         "model": model,
@@ -195,7 +197,6 @@ def fit(
     progress, best = Progress(), Best()
     train_metrics = metrics_for(task, device)
 
-    source = _resume_source(cfg["resume"], saver.last)
     if source is not None:
         restored = saver.restore(source, device)
         progress, best = Progress(**restored.progress), Best(**restored.best)

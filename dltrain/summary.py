@@ -40,7 +40,7 @@ def run_summary(args: list[str]) -> None:
     plain = to_plain(cfg)
     from dltrain.build import build_model
 
-    model = build_model(plain["model"])
+    model = build_model(plain["model"], load_weights=False)  # shapes only
     shape = list(plain["data"]["shape"])
     try:
         rows = describe(model, shape)

@@ -79,7 +79,7 @@ def load_trained(
         raise UserError(f"bad data override: {str(err).splitlines()[0]}") from None
     plain = OmegaConf.to_container(cfg)
     import_user_modules(plain["imports"])
-    model = build_model(plain["model"]).to(target)
+    model = build_model(plain["model"], load_weights=False).to(target)
     checkpoint.load_model_weights(model, state["model"], str(path))
     model.eval()
     return Trained(model, plain, model_task(plain["model"]), path, target)

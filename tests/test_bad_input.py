@@ -13,7 +13,7 @@ from tests.conftest import dltrain, fast_train_args
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("model=resnt", "Known model options: fmnist_cnn, lenet, mlp"),
+        ("model=resnt", "Known model options: alexnet, fmnist_cnn, lenet, mlp"),
         ("trainer.max_epoch=3", "Did you mean 'trainer.max_epochs'"),
         ("optimizer.lr=abc", "optimizer.lr"),
         ("data.batch_size=0", "data.batch_size must be a positive integer"),

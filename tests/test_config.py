@@ -21,12 +21,18 @@ GROUPS = [
 
 
 def test_default_config_is_the_tutorial_cnn():
-    cfg = to_plain(compose([]))
+    composed = compose([])
+    assert composed.loss.name == "auto", "resolved by the model's task (task_loss.py)"
+    validate_composed(composed, [])
+    cfg = to_plain(composed)
     assert cfg["model"] == {
         "name": "fmnist_cnn",
         "in_channels": 1,
         "num_classes": 10,
         "dropout": 0.3,
+        "init": None,
+        "weights": None,
+        "freeze": None,
     }
     assert cfg["data"]["name"] == "fashionmnist"
     assert cfg["data"]["batch_size"] == 256
@@ -41,10 +47,39 @@ def test_default_config_is_the_tutorial_cnn():
     [f"{group}={option}" for group in GROUPS for option in group_options(group)],
 )
 def test_every_group_option_composes_and_validates(override):
-    cfg = compose([override])
-    validate_composed(cfg, [override])
+    models = _model_for(override)
+    overrides = [override, *(models or [])]
+    cfg = compose(overrides)
+    if models is None:
+        with pytest.raises(UserError, match="does not fit a classification model"):
+            validate_composed(cfg, overrides)  # a loss no task's outputs fit: refused up front
+        return
+    validate_composed(cfg, overrides)
     plain = to_plain(cfg)
     assert "hydra" not in plain
+    assert plain["loss"]["name"] != "auto"
+
+
+# A model (and data) of a task that a loss fits: the loss is checked against the model's task.
+TASK_MODELS = {
+    "classification": [],
+    "segmentation": ["model=unet"],
+    "regression": ["model=regression_mlp", "data=quadratic"],
+}
+
+
+def _model_for(override: str) -> list[str] | None:
+    """Overrides for a model the option fits; None for a loss that fits no task."""
+    group, _, option = override.partition("=")
+    if group != "loss" or option == "auto":
+        return []
+    from dltrain.registry import LOSSES
+
+    tasks = getattr(LOSSES.get(option), "tasks", {"classification"})
+    for task, models in TASK_MODELS.items():
+        if task in tasks:
+            return models
+    return None
 
 
 def test_config_dir_has_train_and_eval():

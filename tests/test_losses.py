@@ -31,7 +31,7 @@ def close(actual: torch.Tensor, expected: torch.Tensor | float) -> None:
 
 
 def test_every_loss_has_a_config_and_a_task_declaration():
-    assert set(group_options("loss")) == set(LOSSES.names())
+    assert set(group_options("loss")) == {*LOSSES.names(), "auto"}, "auto: the task's loss"
     for name in LOSSES.names():
         tasks = LOSSES.get(name).tasks
         assert isinstance(tasks, frozenset) and tasks <= set(TASKS), name

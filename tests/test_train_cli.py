@@ -43,6 +43,9 @@ def test_config_yaml_is_resolved_and_complete(run_dir: Path, fmnist_root: Path):
         "in_channels": 1,
         "num_classes": 10,
         "dropout": 0.3,
+        "init": None,
+        "weights": None,
+        "freeze": None,
     }
     assert cfg["data"]["root"] == str(fmnist_root)
     assert "hydra" not in cfg
@@ -164,14 +167,20 @@ def test_user_model_from_imports_and_searchpath(fmnist_root: Path, tmp_path: Pat
     assert "tiny_user_net" in (run / "config.yaml").read_text()
 
 
+MODEL_LINE = (
+    "model: alexnet, fmnist_cnn, lenet, mlp, regression_mlp, softmax_regression, timm, "
+    "torchvision, unet"
+)
+
+
 def test_list_summary_and_help():
     listing = dltrain("list")
     assert listing.returncode == 0
-    assert "model: fmnist_cnn, lenet, mlp" in listing.stdout
+    assert MODEL_LINE in listing.stdout
     one = dltrain("list", "optimizer")
     assert one.stdout.strip() == (
-        "optimizer: adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lbfgs, nadam, radam, "
-        "rmsprop, rprop, sgd, sparse_adam"
+        "optimizer: adadelta, adafactor, adagrad, adam, adamax, adamw, asgd, lbfgs, momentum, "
+        "nadam, radam, rmsprop, rprop, sgd, sparse_adam"
     )
     summary = dltrain("summary", "model=fmnist_cnn")
     assert summary.returncode == 0
@@ -180,4 +189,4 @@ def test_list_summary_and_help():
     assert top.returncode == 0 and "train" in top.stdout and "summary" in top.stdout
     hydra_help = dltrain("train", "--help")
     assert hydra_help.returncode == 0
-    assert "model: fmnist_cnn, lenet, mlp" in hydra_help.stdout
+    assert MODEL_LINE in hydra_help.stdout

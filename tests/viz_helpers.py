@@ -48,8 +48,11 @@ for _name, _model in (("viz_seg", VizSeg), ("viz_reg", VizReg)):
 def train_in_process(run_dir: Path, overrides: list[str], **sections: Any) -> dict[str, Any]:
     """Compose as `dltrain train` would, replace whole sections (model=..., loss=...), fit."""
     from dltrain.runner import fit
+    from dltrain.task_loss import resolve_loss
 
-    plain = to_plain(compose([*overrides, f"hydra.run.dir={run_dir}"]))
+    cfg = compose([*overrides, f"hydra.run.dir={run_dir}"])
+    resolve_loss(cfg)  # loss: auto -> the model task's loss, as the parent process does
+    plain = to_plain(cfg)
     plain.update(sections)
     run_dir.mkdir(parents=True, exist_ok=True)
     results = fit(plain, run_dir)

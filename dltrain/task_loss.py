@@ -1,0 +1,33 @@
+"""``loss: auto``: the loss follows the model's task unless the user picks one.
+
+Resolved once, in the parent, right after composition, so the frozen config.yaml names the
+concrete loss with its options (the loss group's own YAML) and resuming compares real losses.
+A picked loss is checked against the task here too, so a mismatch is exit 2 before any folder
+is written.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from dltrain.config import config_dir
+from dltrain.errors import UserError
+
+DEFAULT_LOSS = {"classification": "cross_entropy", "segmentation": "dice_bce", "regression": "mse"}
+
+
+def resolve_loss(cfg: DictConfig) -> None:
+    """Replace ``loss: auto`` by the task's default loss, then check the loss fits the task."""
+    from dltrain.build import check_loss_fits, model_task
+
+    task = model_task(cfg.model)
+    if cfg.loss.name == "auto":
+        if task not in DEFAULT_LOSS:
+            raise UserError(
+                f"loss=auto has no default for a {task} model; pick one with loss=NAME "
+                "(`dltrain list loss` shows them)."
+            )
+        section = OmegaConf.load(config_dir() / "loss" / f"{DEFAULT_LOSS[task]}.yaml")
+        with open_dict(cfg):
+            cfg.loss = section
+    check_loss_fits(cfg.loss.name, task)
