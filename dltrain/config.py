@@ -101,6 +101,11 @@ def register_schemas() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     if not OmegaConf.has_resolver("prod"):
         OmegaConf.register_new_resolver("prod", _product)
+    # Hydra finds plugins by listing the hydra_plugins folders, which misses an editable
+    # install's; importing dltrain's own registers hydra/sweeper=dltrain_optuna and
+    # hydra/launcher=parallel either way (both modules are light: no optuna, no torch).
+    import hydra_plugins.dltrain_launchers.parallel_launcher  # noqa: F401
+    import hydra_plugins.dltrain_sweepers.optuna_sweeper  # noqa: F401
 
 
 def config_dir() -> Path:

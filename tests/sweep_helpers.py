@@ -20,10 +20,17 @@ TINY = [
 
 
 def sweep(sweep_dir: Path, *args: str, multirun: bool = True) -> subprocess.CompletedProcess:
-    """`dltrain train [-m] TINY ARGS hydra.sweep.dir=SWEEP_DIR`, wrapped in a timeout."""
+    """`dltrain train [-m] TINY ARGS hydra.sweep.dir=SWEEP_DIR`, wrapped in a timeout, run
+    outside the repository (so Hydra finds dltrain's plugins as an installed user would)."""
     flag = ["-m"] if multirun else []
     return dltrain(
-        "train", *flag, *TINY, *args, f"hydra.sweep.dir={sweep_dir}", timeout=SWEEP_TIMEOUT
+        "train",
+        *flag,
+        *TINY,
+        *args,
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=sweep_dir.parent,
+        timeout=SWEEP_TIMEOUT,
     )
 
 
