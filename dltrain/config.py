@@ -101,11 +101,20 @@ def register_schemas() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     if not OmegaConf.has_resolver("prod"):
         OmegaConf.register_new_resolver("prod", _product)
-    # Hydra finds plugins by listing the hydra_plugins folders, which misses an editable
-    # install's; importing dltrain's own registers hydra/sweeper=dltrain_optuna and
-    # hydra/launcher=parallel either way (both modules are light: no optuna, no torch).
-    import hydra_plugins.dltrain_launchers.parallel_launcher  # noqa: F401
-    import hydra_plugins.dltrain_sweepers.optuna_sweeper  # noqa: F401
+    _register_plugins()
+
+
+def _register_plugins() -> None:
+    """hydra/sweeper=dltrain_optuna and hydra/launcher=parallel, registered by hand: Hydra
+    finds plugins by listing the hydra_plugins folders, which misses an editable install's.
+    Both modules are light (no optuna, no torch)."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.dltrain_launchers.parallel_launcher import ParallelLauncher
+    from hydra_plugins.dltrain_sweepers.optuna_sweeper import DltrainOptunaSweeper
+
+    for plugin in (ParallelLauncher, DltrainOptunaSweeper):
+        Plugins.instance().register(plugin)
 
 
 def config_dir() -> Path:
