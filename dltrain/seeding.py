@@ -20,7 +20,9 @@ def set_deterministic(enabled: bool) -> None:
     """Deterministic algorithms (error on ops that have none) and no cuDNN autotuning."""
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(enabled)
+    if enabled != torch.are_deterministic_algorithms_enabled():
+        # the call imports torch._inductor (~1 s of start-up): only make it to change the mode
+        torch.use_deterministic_algorithms(enabled)
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled and torch.cuda.is_available()
 

@@ -220,10 +220,12 @@ def main() -> None:
         options.out.write_text(json.dumps(result))
         return
     if options.root is None:
-        from dltrain.data.idx import write_fake_mnist
-
         options.root = Path(tempfile.mkdtemp(prefix="bench-fmnist-"))
-        write_fake_mnist(options.root, train_size=60000, test_size=1000)
+        # In a child: a forked child inherits this process's peak RSS (ru_maxrss), so the
+        # parent must stay small for the children's peaks to be their own.
+        write = "from dltrain.data.idx import write_fake_mnist as w; import sys; "
+        write += "w(sys.argv[1], train_size=60000, test_size=1000)"
+        subprocess.run([sys.executable, "-c", write, str(options.root)], check=True)
     precisions = (
         options.precisions or ("fp32,bf16,fp16" if options.device == "cuda" else "fp32")
     ).split(",")

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torchvision import tv_tensors
-from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TF
 
 from dltrain.data.transform_names import AUGMENTATIONS, CONTAINERS, check_transform_specs
 from dltrain.errors import UserError
 
+if TYPE_CHECKING:  # torchvision is imported when used: it costs ~1 s (torch._dynamo) at start-up
+    from torchvision.transforms import v2
+
 
 def _build_one(spec: Mapping[str, Any]) -> v2.Transform:
+    from torchvision.transforms import v2
+
     name = spec["name"]
     kwargs = {k: v for k, v in spec.items() if k != "name"}
     if name in CONTAINERS:
@@ -38,6 +40,8 @@ def build_augment(specs: Sequence[Mapping[str, Any]] | None) -> v2.Compose | Non
     """The v2 pipeline a list of ``{name: ..., args}`` specs names, or None for an empty list."""
     if not specs:
         return None
+    from torchvision.transforms import v2
+
     check_transform_specs(list(specs))
     return v2.Compose([_build_one(spec) for spec in specs])
 
@@ -45,6 +49,8 @@ def build_augment(specs: Sequence[Mapping[str, Any]] | None) -> v2.Compose | Non
 def dry_run(augment: Callable, shape: Sequence[int], with_mask: bool) -> None:
     """Apply ``augment`` once to a blank sample of the data set's shape: a misfit is exit 2 now,
     not an exception in a loader worker later (e.g. hue on 1-channel, AutoAugment on masks)."""
+    from torchvision import tv_tensors
+
     image = tv_tensors.Image(torch.full(tuple(shape), 0.5))
     mask = tv_tensors.Mask(torch.zeros(1, *shape[1:], dtype=torch.uint8))
     try:
@@ -93,6 +99,9 @@ class SamplePipeline:
         return replace(self, augment=augment)
 
     def __call__(self, stored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        from torchvision import tv_tensors
+        from torchvision.transforms.v2 import functional as TF
+
         image = stored
         if self.size is not None and tuple(image.shape[-2:]) != (self.size, self.size):
             image = TF.resize(image, [self.size, self.size], antialias=True)
