@@ -207,3 +207,46 @@ def test_quadratic_is_the_tutorial_recipe():
 def test_a_data_set_without_targets_for_the_task(name: str, task: str, offers: str):
     with pytest.raises(UserError, match=f"has no {task} targets \\(it offers {offers}"):
         build_data(data_cfg(name), task=task)
+
+
+def test_csv_is_parsed_once_then_read_from_its_cache(tmp_path: Path, monkeypatch):
+    from dltrain.data import csv_images
+
+    train_file = write_fake_csv(tmp_path / "train.csv", count=30, seed=1)
+    cfg = data_cfg("csv", f"data.train_file={train_file}", "data.test_file=null")
+    first = build_data(cfg).train
+    cache = tmp_path / "train.csv.dltrain-cache.pt"
+    assert cache.is_file()
+
+    def no_parsing(*args):
+        raise AssertionError("parsed again despite a valid cache")
+
+    monkeypatch.setattr(csv_images, "read_csv_images", no_parsing)
+    again = build_data(cfg).train
+    assert torch.equal(_stacked(first), _stacked(again))
+
+    write_fake_csv(train_file, count=40, seed=3)  # a changed file is parsed again
+    monkeypatch.undo()
+    assert len(build_data(cfg).train) + len(build_data(cfg).val) == 40
+    cache.unlink()
+    build_data(data_cfg("csv", f"data.train_file={train_file}", "data.test_file=null",
+                        "data.cache=false"))  # fmt: skip
+    assert not cache.exists()
+
+
+def test_imagefolder_decodes_once_per_size(tmp_path: Path, monkeypatch):
+    from dltrain.data import imagefolder
+
+    write_fake_imagefolder(tmp_path, per_class=3, splits=("train",))
+    first = build_data(_imagefolder_cfg(tmp_path)).train
+    assert (tmp_path / "train" / ".dltrain-cache-3x16.pt").is_file()
+    monkeypatch.setattr(imagefolder, "decode_all", lambda *a: 1 / 0)
+    again = build_data(_imagefolder_cfg(tmp_path)).train
+    assert torch.equal(_stacked(first), _stacked(again))
+    with pytest.raises(ZeroDivisionError):  # another image size is decoded (and cached) anew
+        build_data(_imagefolder_cfg(tmp_path, "data.shape=[3,8,8]", "data.image_size=8"))
+
+
+def _stacked(dataset) -> torch.Tensor:
+    return torch.stack([torch.cat([dataset[i][0].flatten(), dataset[i][1].view(1).float()])
+                        for i in range(len(dataset))])  # fmt: skip

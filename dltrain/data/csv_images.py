@@ -16,6 +16,7 @@ import torch
 
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
 from dltrain.data.checks import read_csv_header
+from dltrain.data.decode_cache import cached_decode
 from dltrain.data.idx import FAKES
 from dltrain.data.torchvision_sets import MNIST_TASKS, STATS
 from dltrain.errors import UserError
@@ -36,16 +37,27 @@ def read_csv_images(path: Path, channels: int) -> tuple[torch.Tensor, torch.Tens
     return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(table[:, 0])
 
 
+def read_cached(path: Path, channels: int, cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """``read_csv_images``, parsed once: later runs load PATH.dltrain-cache.pt (data.cache)."""
+    return cached_decode(
+        path.with_name(path.name + ".dltrain-cache.pt"),
+        [path],
+        {"channels": channels},
+        lambda: read_csv_images(path, channels),
+        cache,
+    )
+
+
 def csv(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
-    channels = cfg["shape"][0]
+    channels, cache = cfg["shape"][0], cfg.get("cache", True)
     stats = STATS["FashionMNIST"] if channels == 1 else None  # the Kaggle files' data set
     pipeline = image_pipeline(cfg, channels, stats, task)
     train = ImageTensorDataset(
-        *read_csv_images(Path(cfg["train_file"]).expanduser(), channels), pipeline=pipeline
+        *read_cached(Path(cfg["train_file"]).expanduser(), channels, cache), pipeline=pipeline
     )
     test = None
     if cfg.get("test_file") is not None:
-        images, labels = read_csv_images(Path(cfg["test_file"]).expanduser(), channels)
+        images, labels = read_cached(Path(cfg["test_file"]).expanduser(), channels, cache)
         test = ImageTensorDataset(images, labels, pipeline=pipeline)
     labels = train.targets
     if len(labels) and (labels.min() < 0 or labels.max() >= cfg["num_classes"]):

@@ -20,6 +20,7 @@ from PIL import Image
 
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
 from dltrain.data.checks import image_classes, image_files
+from dltrain.data.decode_cache import cached_decode
 
 STATS_SAMPLE = 2000  # images used to estimate the per-channel mean and std
 
@@ -70,7 +71,7 @@ def channel_stats(images: torch.Tensor | LazyImages) -> tuple[list[float], list[
 
 
 def _folder(
-    folder: Path, classes: list[str], channels: int, size: int, in_memory: bool
+    folder: Path, classes: list[str], channels: int, size: int, in_memory: bool, cache: bool
 ) -> tuple[torch.Tensor | LazyImages, torch.Tensor]:
     paths, labels = [], []
     for label, name in enumerate(classes):
@@ -78,22 +79,31 @@ def _folder(
             found = image_files(folder / name)
             paths += found
             labels += [label] * len(found)
-    images = decode_all(paths, channels, size) if in_memory else LazyImages(paths, channels, size)
-    return images, torch.tensor(labels, dtype=torch.long)
+    targets = torch.tensor(labels, dtype=torch.long)
+    if not in_memory:
+        return LazyImages(paths, channels, size), targets
+    return cached_decode(
+        folder / f".dltrain-cache-{channels}x{size}.pt",
+        paths,
+        {"channels": channels, "size": size, "classes": classes},
+        lambda: (decode_all(paths, channels, size), targets),
+        cache,
+    )
 
 
 def imagefolder(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
     channels, size, in_memory = cfg["shape"][0], cfg["image_size"], cfg.get("in_memory", True)
+    load = {"in_memory": in_memory, "cache": cfg.get("cache", True)}
     train_dir = Path(cfg["train_dir"]).expanduser()
     classes = image_classes(train_dir)
-    train_images, train_labels = _folder(train_dir, classes, channels, size, in_memory)
+    train_images, train_labels = _folder(train_dir, classes, channels, size, **load)
     pipeline = image_pipeline(cfg, channels, channel_stats(train_images), task)
     parts = {}
     for key in ("val_dir", "test_dir"):
         parts[key] = None
         if cfg.get(key) is not None:
             folder = Path(cfg[key]).expanduser()
-            images, labels = _folder(folder, classes, channels, size, in_memory)
+            images, labels = _folder(folder, classes, channels, size, **load)
             parts[key] = ImageTensorDataset(images, labels, pipeline=pipeline)
     train = ImageTensorDataset(train_images, train_labels, pipeline=pipeline)
     return image_splits(cfg, train, parts["test_dir"], len(classes), val=parts["val_dir"])
