@@ -228,11 +228,22 @@ def _known_keys(parent: str, overrides: list[str]) -> list[str]:
     return sorted(k for k in node if k != "hydra") if isinstance(node, DictConfig) else []
 
 
-def check_component_types(cfg: DictConfig, defaults: DictConfig) -> None:
-    """Compare each component value with the type of the option's own default value."""
+def check_component_types(cfg: DictConfig) -> None:
+    """Compare each component value with the type of its default in the option's own YAML.
+
+    Read from the group's file rather than composed again (a composition costs ~0.15 s);
+    interpolated defaults such as ``${data.num_classes}`` are left to the schema.
+    """
     for group in COMPONENT_GROUPS:
-        for key, default in defaults[group].items():
-            value = cfg[group].get(key)
+        option = cfg.hydra.runtime.choices.get(group)
+        source = config_dir() / group / f"{option}.yaml"
+        if option is None or not source.is_file():
+            continue
+        defaults = OmegaConf.load(source)
+        for key in defaults:
+            if OmegaConf.is_interpolation(defaults, str(key)):
+                continue
+            default, value = defaults[key], cfg[group].get(key)
             if not _same_kind(default, value):
                 kind = type(default).__name__
                 raise UserError(

@@ -21,7 +21,6 @@ from dltrain.config import (
     compose,
     config_dir,
     register_schemas,
-    selection_overrides,
     to_plain,
     validate,
 )
@@ -73,7 +72,7 @@ def preflight(overrides: list[str], multirun: bool) -> None:
     checked_data: list[Any] = []
     for job in jobs:
         cfg = compose(job)
-        validate_composed(cfg, job)
+        validate_composed(cfg)
         data = OmegaConf.to_container(cfg.data, resolve=True)
         if data not in checked_data:
             from dltrain.data.checks import check_data
@@ -111,7 +110,7 @@ def check_weight_files(model: DictConfig) -> None:
             )
 
 
-def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
+def validate_composed(cfg: DictConfig) -> None:
     """Types of component values, semantic checks, every component name in its registry.
 
     Resolves ``loss: auto`` in ``cfg`` to the model task's loss (task_loss.py).
@@ -120,9 +119,7 @@ def validate_composed(cfg: DictConfig, overrides: list[str]) -> None:
     from dltrain.registry import REGISTRIES, import_user_modules
     from dltrain.task_loss import resolve_loss
 
-    choices = selection_overrides(overrides)
-    if len(choices) != len(overrides):
-        check_component_types(cfg, compose(choices))
+    check_component_types(cfg)
     validate(cfg)
     import_user_modules(cfg.imports)
     for group in COMPONENT_GROUPS:
@@ -254,7 +251,7 @@ def train_under_torchrun(args: list[str]) -> None:
             "launch. Use `dltrain train -m ... distributed=ddp` (a torchrun per job) instead."
         )
     cfg = compose(args)
-    validate_composed(cfg, args)
+    validate_composed(cfg)
     plain = to_plain(cfg)
     ctx = init_process_group(plain["distributed"]["backend"], resolve_device(plain["device"]).type)
     try:

@@ -36,7 +36,7 @@ def run_summary(args: list[str]) -> None:
     from dltrain.launch import validate_composed
 
     cfg = compose(args)
-    validate_composed(cfg, args)
+    validate_composed(cfg)
     plain = to_plain(cfg)
     from dltrain.build import build_model
 

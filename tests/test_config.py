@@ -23,7 +23,7 @@ GROUPS = [
 def test_default_config_is_the_tutorial_cnn():
     composed = compose([])
     assert composed.loss.name == "auto", "resolved by the model's task (task_loss.py)"
-    validate_composed(composed, [])
+    validate_composed(composed)
     cfg = to_plain(composed)
     assert cfg["model"] == {
         "name": "fmnist_cnn",
@@ -52,9 +52,9 @@ def test_every_group_option_composes_and_validates(override):
     cfg = compose(overrides)
     if models is None:
         with pytest.raises(UserError, match="does not fit a classification model"):
-            validate_composed(cfg, overrides)  # a loss no task's outputs fit: refused up front
+            validate_composed(cfg)  # a loss no task's outputs fit: refused up front
         return
-    validate_composed(cfg, overrides)
+    validate_composed(cfg)
     plain = to_plain(cfg)
     assert "hydra" not in plain
     assert plain["loss"]["name"] != "auto"
@@ -125,7 +125,7 @@ def test_composition_errors_name_the_key(overrides, expected):
 )
 def test_validation_errors_name_the_key(overrides, expected):
     with pytest.raises(UserError, match=expected):
-        validate_composed(compose(overrides), overrides)
+        validate_composed(compose(overrides))
 
 
 def test_validate_accepts_the_defaults():

@@ -29,7 +29,7 @@ MODEL_DATA = {
 def config_for(model: str, *extra: str) -> dict:
     overrides = [f"model={model}", *MODEL_DATA[model], *extra]
     cfg = compose(overrides)
-    validate_composed(cfg, overrides)
+    validate_composed(cfg)
     return to_plain(cfg)
 
 
