@@ -250,3 +250,13 @@ def test_imagefolder_decodes_once_per_size(tmp_path: Path, monkeypatch):
 def _stacked(dataset) -> torch.Tensor:
     return torch.stack([torch.cat([dataset[i][0].flatten(), dataset[i][1].view(1).float()])
                         for i in range(len(dataset))])  # fmt: skip
+
+
+def test_digits_offer_stroke_masks_for_segmentation():
+    pytest.importorskip("sklearn")
+    cfg = data_cfg("digits", "data.image_size=8")
+    classes, masks = build_data(cfg), build_data(cfg, task="segmentation")
+    image, label = classes.test[3]
+    same_image, mask = masks.test[3]
+    assert torch.equal(image, same_image) and label.ndim == 0
+    assert torch.equal(mask, (image * 0.5 + 0.5 > 0.5).float())  # normalised with 0.5/0.5
