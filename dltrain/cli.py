@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, Interrupted, RunError, UserError
+from dltrain.errors import EXIT_USER_ERROR, UserError, exit_codes
 
 USAGE = """usage: dltrain <command> [overrides...]
 
@@ -100,15 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         sys.exit(0 if argv else EXIT_USER_ERROR)
     try:
-        _dispatch(argv[0], argv[1:])
-    except (UserError, RunError) as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"dltrain: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR if isinstance(err, UserError) else EXIT_RUN_FAILED)
-    except Interrupted as err:
-        print(f"dltrain: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        with exit_codes():
+            _dispatch(argv[0], argv[1:])
     except KeyboardInterrupt:
         print("dltrain: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, Interrupted, RunError, UserError
+from dltrain.errors import exit_codes
 
 
 @record
@@ -24,16 +24,8 @@ def main() -> None:
     run_dir = Path(sys.argv[1])
     cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
     try:
-        fit(cfg, run_dir)
-    except UserError as err:
-        print(f"dltrain: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
-    except RunError as err:
-        print(f"dltrain: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_RUN_FAILED)
-    except Interrupted as err:
-        print(f"dltrain: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        with exit_codes():
+            fit(cfg, run_dir)
     finally:
         shutdown()  # a process group left to interpreter exit can abort (gloo's threads)
 

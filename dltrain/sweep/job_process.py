@@ -10,15 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dltrain.errors import (
-    EXIT_PRUNED,
-    EXIT_RUN_FAILED,
-    EXIT_USER_ERROR,
-    Interrupted,
-    Pruned,
-    RunError,
-    UserError,
-)
+from dltrain.errors import exit_codes
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     job_dir = Path(args[0])
     plain = OmegaConf.to_container(OmegaConf.load(job_dir / "config.yaml"))
-    try:
+    with exit_codes():
         if plain["distributed"]["name"] == "ddp":
             from dltrain.launch import run_frozen
 
@@ -37,19 +29,6 @@ def main(argv: list[str] | None = None) -> None:
             from dltrain.sweep.pruning import hook_from_env
 
             fit(plain, job_dir, on_epoch_end=hook_from_env())
-    except Pruned as err:
-        print(f"dltrain: {err}", file=sys.stderr)
-        sys.exit(EXIT_PRUNED)
-    except UserError as err:
-        print(f"dltrain: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
-    except RunError as err:
-        print(f"dltrain: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_RUN_FAILED)
-    except Interrupted as err:
-        print(f"dltrain: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-
 
 if __name__ == "__main__":
     main()

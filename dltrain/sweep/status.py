@@ -28,17 +28,15 @@ def write_status(job_dir: Path, **fields: Any) -> None:
 
 
 def read_status(job_dir: Path) -> dict[str, Any] | None:
-    path = job_dir / STATUS_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        return None
+    return _read_json(job_dir / STATUS_FILE)
 
 
 def read_results(job_dir: Path) -> dict[str, Any] | None:
-    path = job_dir / "results.json"
+    return _read_json(job_dir / "results.json")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """The file's JSON; None when it is missing or half-written."""
     if not path.is_file():
         return None
     try:
