@@ -368,7 +368,8 @@ def fit(
     if ctx.is_main:
         write_json(run_dir / "results.json", results)
     summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
-    log.info(f"best {monitor} {best.score:.4f} at epoch {best.epoch}; {summary}")
+    tested = f"; {summary}" if summary else " (no test split)"
+    log.info(f"best {monitor} {best.score:.4f} at epoch {best.epoch}{tested}")
     barrier(ctx)
     if ctx.is_main:
         write_visuals(run_dir, cfg, progress.step)
