@@ -43,19 +43,29 @@ def save_atomic(obj: Mapping[str, Any], path: str | Path) -> None:
         os.close(dir_fd)
 
 
+def safe_load(
+    path: Path, what: str, fix: str, map_location: str | torch.device = "cpu"
+) -> Any:
+    """``torch.load(weights_only=True)``; a file it cannot read is a UserError naming it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{what} cannot be read safely ({first}). {fix}") from None
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a dltrain checkpoint; any unreadable file is a UserError naming it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist. Pass a .pt file or a run folder.")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(
-            f"checkpoint {path} cannot be read ({first}). It is truncated, corrupt, or not a "
-            "checkpoint saved by dltrain / torch.save of a state dict."
-        ) from None
+    state = safe_load(
+        path,
+        f"checkpoint {path}",
+        "It is truncated, corrupt, or not a checkpoint saved by dltrain / torch.save of a "
+        "state dict.",
+        map_location,
+    )
     if not isinstance(state, dict) or "model" not in state:
         raise UserError(
             f"checkpoint {path} has no 'model' entry: it is not a dltrain checkpoint. A plain "

@@ -8,8 +8,6 @@ are stripped.
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dltrain.checkpoint import load_model_weights, strip_prefixes
+from dltrain.checkpoint import load_model_weights, safe_load, strip_prefixes
 from dltrain.errors import UserError
 
 NESTED_KEYS = ("model", "state_dict", "model_state_dict", "model_state")
@@ -28,14 +26,9 @@ def read_state_dict(path: str | Path, key: str = "model.weights") -> dict[str, t
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"{key}={path}: no such file. Pass a local .pt/.pth state-dict file.")
-    try:
-        state: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(
-            f"{key}={path} cannot be read safely ({first}). Save weights with "
-            "torch.save(model.state_dict(), PATH)."
-        ) from None
+    state: Any = safe_load(
+        path, f"{key}={path}", "Save weights with torch.save(model.state_dict(), PATH)."
+    )
     for nested in NESTED_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(nested), Mapping):
             state = state[nested]
