@@ -35,6 +35,9 @@ def plot_curves(jobs: Sequence[Any], monitor: str, path: Path) -> Path:
             label=label[:70],
         )
         drawn += 1
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes.set_xlabel("epoch")
     axes.set_ylabel(monitor)
     axes.set_title(f"{monitor} per epoch, {drawn} job(s)")
