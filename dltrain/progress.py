@@ -1,15 +1,19 @@
 """What the console shows between epoch lines: the run's ETA, and step lines without a bar.
 
-On a terminal the tqdm bar (runner._progress_bar) shows epoch, batch/total, the epoch's ETA and
+On a terminal the tqdm bar (``progress_bar``) shows epoch, batch/total, the epoch's ETA and
 rate, and at each logged step the loss, images/s and the whole run's ETA. When stderr is not a
 terminal (a batch job's log file) there is no bar; each logged step is one log line instead.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
+
+log = logging.getLogger("dltrain")
 
 
 class RunClock:
@@ -41,3 +45,61 @@ def step_line(event: Mapping[str, Any], max_epochs: int, clock: RunClock) -> str
         f"train/loss {event['train/loss']:.4f}  lr {event['lr']:.2e}  "
         f"{event['images_per_sec']:.0f} img/s  eta {clock.eta(event['step'])}"
     )
+
+
+def progress_bar(loader: Any, progress: Any, max_epochs: int, mode: str, main: bool) -> Any:
+    """The epoch's batches, wrapped in a tqdm bar on rank 0 when stderr is a terminal."""
+    enabled = main and (mode == "on" or (mode == "auto" and sys.stderr.isatty()))
+    if not enabled:
+        return loader
+    from tqdm import tqdm
+
+    return tqdm(
+        loader,
+        desc=f"epoch {progress.epoch}/{max_epochs}",
+        leave=False,
+        dynamic_ncols=True,
+        unit="batch",
+        initial=progress.batch,
+        total=progress.batch + len(loader),
+    )
+
+
+class StepReport:
+    """Every ``logging.every_n_steps``: loss, lr, images/s and gradient norm to the loggers, and
+    to the bar (or, without one, a log line). The one place a step syncs with the host."""
+
+    def __init__(
+        self,
+        writer: Any,
+        optimizer: Any,
+        grad_norm: Any,
+        clock: RunClock,
+        ctx: Any,
+        mode: str,
+        samples: int,
+    ) -> None:
+        self.writer, self.optimizer, self.grad_norm = writer, optimizer, grad_norm
+        self.clock = clock
+        self.world_size, self.console = ctx.world_size, mode != "off" and ctx.is_main
+        self.since, self.samples = clock.started, samples  # throughput since the run (re)started
+
+    def __call__(self, progress: Any, loss: Any, bar: Any, max_epochs: int) -> None:
+        now = time.perf_counter()
+        speed = (progress.samples - self.samples) * self.world_size / (now - self.since)
+        self.since, self.samples = now, progress.samples
+        event = {
+            "epoch": progress.epoch,
+            "step": progress.step,
+            "train/loss": loss.item(),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_sec": speed,
+            "time": time.time(),
+            **self.grad_norm.take(),
+        }
+        self.writer.log_step(event)
+        if hasattr(bar, "set_postfix"):
+            shown = {"loss": f"{event['train/loss']:.4f}", "img/s": f"{speed:.0f}"}
+            bar.set_postfix({**shown, "run_eta": self.clock.eta(progress.step)})
+        elif self.console:
+            log.info(step_line(event, max_epochs, self.clock))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import signal
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from dltrain.loggers.writer import open_writer
 from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
 from dltrain.metrics import metrics_for, resolve_monitor
 from dltrain.precision import Precision
-from dltrain.progress import RunClock, run_steps, step_line
+from dltrain.progress import RunClock, StepReport, progress_bar, run_steps
 from dltrain.registry import import_user_modules
 from dltrain.run_files import MetricsFile, setup_logging, write_json
 from dltrain.run_visuals import write_visuals
@@ -97,23 +96,6 @@ def _resume_source(resume: str, last: Path) -> Path | None:
     if resume == "never":
         return None
     return Path(resume).expanduser()
-
-
-def _progress_bar(loader: Any, progress: Progress, max_epochs: int, mode: str, main: bool) -> Any:
-    enabled = main and (mode == "on" or (mode == "auto" and sys.stderr.isatty()))
-    if not enabled:
-        return loader
-    from tqdm import tqdm
-
-    return tqdm(
-        loader,
-        desc=f"epoch {progress.epoch}/{max_epochs}",
-        leave=False,
-        dynamic_ncols=True,
-        unit="batch",
-        initial=progress.batch,
-        total=progress.batch + len(loader),
-    )
 
 
 EpochHook = Callable[[Mapping[str, Any], str], None]
@@ -224,8 +206,9 @@ def fit(
         f"{steps_per_epoch} steps per epoch"
     )
     log.info(f"{task} task: best.pt keeps the {mode} {monitor} (checkpoint.monitor)")
-    window = {"time": time.perf_counter(), "samples": progress.samples}
     clock = RunClock(run_steps(steps_per_epoch, trainer), progress.step)
+    shown = cfg["logging"]["progress"]
+    report = StepReport(writer, optimizer, grad_norm, clock, ctx, shown, progress.samples)
     bar: Any = None
     stop = StopRequest().install()
 
@@ -245,30 +228,13 @@ def fit(
     def after_step(loss: torch.Tensor) -> bool:
         scheduler.after_optimizer_step()
         if progress.step == first_step:
-            seconds = time.perf_counter() - window["time"]
+            seconds = time.perf_counter() - clock.started
             warm = " (includes torch.compile's warm-up)" if trainer["compile"] else ""
             log.info(f"first optimizer step after {seconds:.2f}s{warm}")
         if progress.step % log_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
                 raise _nonfinite(f"by step {progress.step}", saver.last)
-            now = time.perf_counter()
-            speed = (progress.samples - window["samples"]) * ctx.world_size / (now - window["time"])
-            window.update(time=now, samples=progress.samples)
-            event = {
-                "epoch": progress.epoch,
-                "step": progress.step,
-                "train/loss": loss.item(),
-                "lr": optimizer.param_groups[0]["lr"],
-                "images_per_sec": speed,
-                "time": time.time(),
-                **grad_norm.take(),
-            }
-            writer.log_step(event)
-            if hasattr(bar, "set_postfix"):
-                shown = {"loss": f"{event['train/loss']:.4f}", "img/s": f"{speed:.0f}"}
-                bar.set_postfix({**shown, "run_eta": clock.eta(progress.step)})
-            elif cfg["logging"]["progress"] != "off" and ctx.is_main:
-                log.info(step_line(event, trainer["max_epochs"], clock))
+            report(progress, loss, bar, trainer["max_epochs"])
         if save_every and progress.step % save_every == 0:
             if any_rank(train_metrics.has_nonfinite(), ctx, device):
                 raise _nonfinite(f"by step {progress.step}", saver.last)
@@ -285,7 +251,7 @@ def fit(
             epoch = progress.epoch
             started, samples_before = time.perf_counter(), progress.samples
             train_loader.sampler.set_epoch(epoch, start=progress.batch * batch)
-            bar = _progress_bar(
+            bar = progress_bar(
                 train_loader,
                 progress,
                 trainer["max_epochs"],
