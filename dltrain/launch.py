@@ -66,6 +66,7 @@ def train(args: list[str]) -> None:
 
 def preflight(overrides: list[str], multirun: bool) -> None:
     """Compose and validate the config of every job a (multi)run will start."""
+    from dltrain.models.checks import check_model_section
     from dltrain.sweep.expand import sweep_jobs
 
     jobs, multirun = sweep_jobs(overrides, multirun)
@@ -81,33 +82,12 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             checked_data.append(data)
         if not multirun and cfg.resume == "never":
             refuse_existing_run(Path(cfg.hydra.run.dir))
-        if multirun or not _resumes(cfg.resume, Path(cfg.hydra.run.dir)):
-            check_weight_files(cfg.model)
-        if cfg.model.get("init"):
-            from dltrain.models.init import parse_init
-
-            parse_init(cfg.model.init)  # an unknown scheme fails before any folder exists
-        if cfg.model.get("arch"):  # a zoo model (torchvision, timm): is the architecture known?
-            from dltrain.registry import MODELS
-
-            check_arch = getattr(MODELS.get(cfg.model.name), "check_arch", None)
-            if check_arch is not None:
-                check_arch(str(cfg.model.arch))
+        fresh = multirun or not _resumes(cfg.resume, Path(cfg.hydra.run.dir))
+        check_model_section(cfg.model, fresh)
 
 
 def _resumes(resume: str, run_dir: Path) -> bool:
     return resume != "never" and (resume != "auto" or (run_dir / "checkpoints/last.pt").exists())
-
-
-def check_weight_files(model: DictConfig) -> None:
-    """A fresh run's weight files (model.weights, model.pretrained_path) must exist."""
-    for key in ("weights", "pretrained_path"):
-        path = model.get(key)
-        if path and not Path(str(path)).expanduser().is_file():
-            raise UserError(
-                f"model.{key}={path}: no such file. Pass a local state-dict file (.pt/.pth); "
-                "nothing is downloaded."
-            )
 
 
 def validate_composed(cfg: DictConfig) -> None:

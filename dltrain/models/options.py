@@ -13,9 +13,9 @@ from typing import Any
 
 from torch import nn
 
+from dltrain.models.checks import WEIGHT_FILE_KEYS
+
 SHARED_KEYS = ("init", "weights", "freeze")
-# Builder arguments that name a weights file: skipped when a checkpoint supplies the weights.
-WEIGHT_FILE_KEYS = ("weights", "pretrained_path")
 
 
 def split_section(
