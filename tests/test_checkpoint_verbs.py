@@ -205,7 +205,7 @@ def test_export_reproduces_outputs(fmt: str, cls_run: Path, tmp_path: Path, caps
     printed = capsys.readouterr().out
     assert output.is_file() and "max abs difference" in printed
     assert float(printed.split("batch of 8: ")[1].split()[0]) <= 1e-4
-    from dltrain.trained import load_trained
+    from dltrain.inference.trained import load_trained
 
     trained = load_trained(cls_run, "cpu")
     inputs = torch.randn(3, 1, 28, 28)
@@ -225,7 +225,7 @@ def load_as_user(fmt: str, path: Path, trained):
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        from dltrain.build import build_model
+        from dltrain.components.build import build_model
 
         with safe_open(str(path), "pt") as handle:
             config = json.loads(handle.metadata()["dltrain_config"])

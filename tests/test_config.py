@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dltrain.config import compose, config_dir, group_options, to_plain, validate
+from dltrain.config.compose import compose, config_dir, group_options, to_plain, validate
 from dltrain.errors import UserError
-from dltrain.launch import validate_composed
+from dltrain.cli.train import validate_composed
 
 GROUPS = [
     "data",

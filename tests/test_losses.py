@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from dltrain.build import build_loss
-from dltrain.config import compose, group_options, to_plain
+from dltrain.components.build import build_loss
+from dltrain.config.compose import compose, group_options, to_plain
 from dltrain.errors import UserError
 from dltrain.registry import LOSSES
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dltrain.build import build_model, model_task
-from dltrain.config import compose, to_plain
+from dltrain.components.build import build_model, model_task
+from dltrain.config.compose import compose, to_plain
 from dltrain.errors import UserError
-from dltrain.launch import validate_composed
+from dltrain.cli.train import validate_composed
 
 # model -> the overrides of a data set for its task (timm: a small architecture).
 MODEL_DATA = {
@@ -34,7 +34,7 @@ def config_for(model: str, *extra: str) -> dict:
 
 
 def test_every_model_config_is_covered_and_registered():
-    from dltrain.config import group_options
+    from dltrain.config.compose import group_options
     from dltrain.registry import MODELS
 
     assert sorted(group_options("model")) == sorted(MODEL_DATA)

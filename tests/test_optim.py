@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from dltrain.build import build_optimizer
-from dltrain.config import compose, group_options, to_plain
+from dltrain.components.build import build_optimizer
+from dltrain.config.compose import compose, group_options, to_plain
 from dltrain.errors import UserError
-from dltrain.loop import Progress, StepConfig, train_one_epoch
-from dltrain.metrics import metrics_for
-from dltrain.precision import Precision
+from dltrain.train.loop import Progress, StepConfig, train_one_epoch
+from dltrain.train.metrics import metrics_for
+from dltrain.train.precision import Precision
 from dltrain.registry import OPTIMIZERS
 
 

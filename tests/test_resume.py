@@ -31,7 +31,7 @@ KILLER = textwrap.dedent("""
     import os, signal
     from pathlib import Path
     import torch
-    import dltrain.checkpoint as ckpt
+    import dltrain.train.checkpoint as ckpt
 
     kind, _, count = os.environ.get("KILL_AT", ":0").partition(":")
     marker = Path(os.environ.get("KILL_MARKER", "/nonexistent")) / f"{kind}-{count}"

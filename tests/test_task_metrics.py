@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from dltrain.config import compose, validate
+from dltrain.config.compose import compose, validate
 from dltrain.errors import UserError
-from dltrain.metrics import (
+from dltrain.train.metrics import (
     RegressionMetrics,
     SegmentationMetrics,
     metrics_for,

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from dltrain.checkpoint import save_atomic
+from dltrain.train.checkpoint import save_atomic
 
 log = logging.getLogger("dltrain")
 Decoded = tuple[torch.Tensor, torch.Tensor]

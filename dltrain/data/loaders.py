@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader, Dataset
 from dltrain.data.batch_augment import build_batch_augment, has_batch_forms
 from dltrain.data.memory import MemoryBatches, tensor_source
 from dltrain.data.sampler import EpochSampler
-from dltrain.distributed import DistContext
+from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
-from dltrain.seeding import seed_worker
+from dltrain.train.seeding import seed_worker
 
 
 def loader_kind(dataset: Dataset, data_cfg: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dltrain.run_files import write_text_atomic
+from dltrain.train.run_files import write_text_atomic
 
 LEADING = ("epoch", "step")
 

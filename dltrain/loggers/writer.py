@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dltrain.run_files import MetricsFile
+from dltrain.train.run_files import MetricsFile
 
 log = logging.getLogger("dltrain")
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dltrain.checkpoint import load_model_weights, safe_load, strip_prefixes
+from dltrain.train.checkpoint import load_model_weights, safe_load, strip_prefixes
 from dltrain.errors import UserError
 
 NESTED_KEYS = ("model", "state_dict", "model_state_dict", "model_state")

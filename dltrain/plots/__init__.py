@@ -56,7 +56,7 @@ def _lr_interval(run_dir: Path) -> str:
 
 def run_plot(args: list[str]) -> list[Path]:
     """The ``dltrain plot`` verb."""
-    from dltrain.verb_options import parse_options
+    from dltrain.cli.options import parse_options
 
     options, data_overrides = parse_options("plot", args, positional="run")
     if options["samples"] < 1:

@@ -14,7 +14,7 @@ from typing import Any
 from dltrain.plots.figures import TRAIN_COLOUR, VAL_COLOUR, new_figure, save
 
 Event = Mapping[str, Any]
-LOWER_IS_BETTER = {"loss", "mse", "mae"}  # as dltrain.metrics, without importing torch
+LOWER_IS_BETTER = {"loss", "mse", "mae"}  # as dltrain.train.metrics, without importing torch
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

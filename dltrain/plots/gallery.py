@@ -10,7 +10,7 @@ import torch
 
 from dltrain.errors import UserError
 from dltrain.plots import predictions as draw
-from dltrain.trained import (
+from dltrain.inference.trained import (
     Trained,
     class_names,
     load_trained,

@@ -14,7 +14,7 @@ STYLES = {"pruned": "--", "failed": ":"}
 
 
 def plot_curves(jobs: Sequence[Any], monitor: str, path: Path) -> Path:
-    from dltrain.report import validation_curve
+    from dltrain.sweep.report import validation_curve
 
     figure = new_figure(8.0, 4.8)
     axes = figure.add_subplot()

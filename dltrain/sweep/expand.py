@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from dltrain.config import compose
+from dltrain.config.compose import compose
 from dltrain.errors import UserError
 
 OPTUNA_SWEEPER = "hydra_plugins.dltrain_sweepers"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dltrain.run_files import write_text_atomic
+from dltrain.train.run_files import write_text_atomic
 
 STATUS_FILE = "job.json"
 # What a job's exit code means for the sweep (anything else: failed).

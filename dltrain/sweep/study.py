@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltrain.run_files import write_text_atomic
+from dltrain.train.run_files import write_text_atomic
 from dltrain.sweep.expand import require_optuna
 from dltrain.sweep.pruning import (
     PRUNER_ENV,
@@ -44,8 +44,8 @@ def study_direction(config: DictConfig, direction: str) -> str:
         )
     if direction in ("max", "min"):
         return "maximize" if direction == "max" else "minimize"
-    from dltrain.build import model_task
-    from dltrain.metrics import resolve_monitor
+    from dltrain.components.build import model_task
+    from dltrain.train.metrics import resolve_monitor
     from dltrain.registry import import_user_modules
 
     import_user_modules(list(config.imports))

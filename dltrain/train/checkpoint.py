@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from dltrain.errors import UserError
-from dltrain.run_files import public_mode
+from dltrain.train.run_files import public_mode
 
 PREFIXES = ("module.", "_orig_mod.")
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dltrain.checkpoint import strip_prefixes
+from dltrain.train.checkpoint import strip_prefixes
 from dltrain.errors import UserError
 from dltrain.registry import OPTIMIZERS, did_you_mean
 
@@ -40,7 +40,7 @@ def build_optimizer(
     Pass the run's grad_accum, grad_clip and precision to refuse an optimizer that cannot step
     under them (lbfgs) before anything runs.
     """
-    from dltrain.build import call_builder
+    from dltrain.components.build import call_builder
 
     name = section["name"]
     builder = OPTIMIZERS.get(name)

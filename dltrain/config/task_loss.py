@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dltrain.config import config_dir
+from dltrain.config.compose import config_dir
 from dltrain.errors import UserError
 
 DEFAULT_LOSS = {"classification": "cross_entropy", "segmentation": "dice_bce", "regression": "mse"}
@@ -18,7 +18,7 @@ DEFAULT_LOSS = {"classification": "cross_entropy", "segmentation": "dice_bce", "
 
 def resolve_loss(cfg: DictConfig) -> None:
     """Replace ``loss: auto`` by the task's default loss, then check the loss fits the task."""
-    from dltrain.build import check_loss_fits, model_task
+    from dltrain.components.build import check_loss_fits, model_task
 
     task = model_task(cfg.model)
     if cfg.loss.name == "auto":

@@ -1,7 +1,7 @@
 """The entry point torchrun starts: read the frozen config.yaml from the run folder and train.
 
 Workers never compose a config: the parent ``dltrain train`` did that once and wrote it.
-Usage (by dltrain itself): ``python -m dltrain.worker RUN_DIR``.
+Usage (by dltrain itself): ``python -m dltrain.distributed.worker RUN_DIR``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dltrain.errors import exit_codes
 def main() -> None:
     from omegaconf import OmegaConf
 
-    from dltrain.distributed import shutdown
-    from dltrain.runner import fit
+    from dltrain.distributed.context import shutdown
+    from dltrain.train.recipe import fit
 
     run_dir = Path(sys.argv[1])
     cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))

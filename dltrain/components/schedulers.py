@@ -247,7 +247,7 @@ def build_part(
     optimizer: torch.optim.Optimizer, section: Mapping[str, Any], total_steps: int, index: int
 ) -> LRScheduler:
     """One scheduler of a sequential or chained list, from its own small config."""
-    from dltrain.build import call_builder
+    from dltrain.components.build import call_builder
     from dltrain.registry import SCHEDULERS
 
     where = f"scheduler.schedulers[{index}]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dltrain.config import compose, to_plain
+from dltrain.config.compose import compose, to_plain
 from dltrain.errors import UserError
 
 
@@ -33,12 +33,12 @@ def describe(model: Any, input_shape: list[int]) -> list[tuple[str, str, str, in
 
 
 def run_summary(args: list[str]) -> None:
-    from dltrain.launch import validate_composed
+    from dltrain.cli.train import validate_composed
 
     cfg = compose(args)
     validate_composed(cfg)
     plain = to_plain(cfg)
-    from dltrain.build import build_model
+    from dltrain.components.build import build_model
 
     model = build_model(plain["model"], load_weights=False)  # shapes only
     shape = list(plain["data"]["shape"])

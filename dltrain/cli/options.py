@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dltrain.config import config_dir
+from dltrain.config.compose import config_dir
 from dltrain.errors import UserError
 from dltrain.registry import did_you_mean
 

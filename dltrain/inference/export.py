@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from dltrain.errors import RunError, UserError
-from dltrain.run_files import public_mode
-from dltrain.trained import Trained, load_trained
-from dltrain.verb_options import parse_options
+from dltrain.train.run_files import public_mode
+from dltrain.inference.trained import Trained, load_trained
+from dltrain.cli.options import parse_options
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
@@ -72,7 +72,7 @@ def _onnx(trained: Trained, example: torch.Tensor, path: Path) -> Runner:
 def _safetensors(trained: Trained, example: torch.Tensor, path: Path) -> Runner:
     from safetensors.torch import load_model, save_model
 
-    from dltrain.build import build_model
+    from dltrain.components.build import build_model
 
     metadata = {"dltrain_config": json.dumps(trained.cfg), "task": trained.task}
     save_model(trained.model, str(path), metadata=metadata)

@@ -120,7 +120,7 @@ def _register_plugins() -> None:
 
 def config_dir() -> Path:
     """The configs/ folder: the repository's in a checkout, the installed copy otherwise."""
-    checkout = Path(__file__).resolve().parent.parent / "configs"
+    checkout = Path(__file__).resolve().parents[2] / "configs"
     if (checkout / "train.yaml").is_file():
         return checkout
     return Path(str(resources.files("dltrain.configs")))

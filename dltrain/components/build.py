@@ -100,7 +100,7 @@ def build_optimizer(
     section: Mapping[str, Any], model: nn.Module, **run: Any
 ) -> torch.optim.Optimizer:
     """See optim.build_optimizer (``run``: grad_accum, grad_clip, precision)."""
-    from dltrain.optim import build_optimizer as build
+    from dltrain.components.optimizers import build_optimizer as build
 
     return build(section, model, **run)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dltrain.metrics import SplitMetrics, metrics_for
-from dltrain.optim import needs_closure
-from dltrain.precision import Precision
+from dltrain.train.metrics import SplitMetrics, metrics_for
+from dltrain.components.optimizers import needs_closure
+from dltrain.train.precision import Precision
 
 
 @dataclass

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from dltrain import checkpoint
-from dltrain.distributed import DistContext
+from dltrain.train import checkpoint
+from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
-from dltrain.run_files import MetricsFile
-from dltrain.seeding import capture_rng, restore_rng
+from dltrain.train.run_files import MetricsFile
+from dltrain.train.seeding import capture_rng, restore_rng
 
 log = logging.getLogger("dltrain")
 

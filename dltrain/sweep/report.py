@@ -167,7 +167,7 @@ def _csv(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
-    from dltrain.run_files import write_text_atomic
+    from dltrain.train.run_files import write_text_atomic
 
     write_text_atomic(path, text)
     return path

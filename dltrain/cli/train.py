@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltrain.config import (
+from dltrain.config.compose import (
     COMPONENT_GROUPS,
     check_component_types,
     compose,
@@ -25,7 +25,7 @@ from dltrain.config import (
     validate,
 )
 from dltrain.errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, Interrupted, RunError, UserError
-from dltrain.run_files import write_text_atomic
+from dltrain.train.run_files import write_text_atomic
 
 # Flags after which Hydra only prints something: no run, nothing to validate.
 INFO_FLAGS = {
@@ -97,7 +97,7 @@ def validate_composed(cfg: DictConfig) -> None:
     """
     from dltrain.loggers import check_loggers
     from dltrain.registry import REGISTRIES, import_user_modules
-    from dltrain.task_loss import resolve_loss
+    from dltrain.config.task_loss import resolve_loss
 
     check_component_types(cfg)
     validate(cfg)
@@ -126,7 +126,7 @@ def saved_config(cfg: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], st
         path = run_dir / "checkpoints" / "last.pt"
         if not path.exists():
             return None
-    from dltrain import checkpoint
+    from dltrain.train import checkpoint
 
     state = checkpoint.load(path)  # a truncated or foreign file fails here, before any write
     if "config" not in state or "progress" not in state:
@@ -173,11 +173,11 @@ def freeze(plain: dict[str, Any], run_dir: Path) -> None:
 def run_frozen(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Run a frozen config: in this process, or as torchrun workers for distributed=ddp."""
     if plain["distributed"]["name"] == "ddp":
-        from dltrain.torchrun import launch_workers
+        from dltrain.distributed.torchrun import launch_workers
 
         launch_workers(plain["distributed"], run_dir)
         return json.loads((run_dir / "results.json").read_text())
-    from dltrain.runner import fit
+    from dltrain.train.recipe import fit
 
     return fit(plain, run_dir)
 
@@ -191,7 +191,7 @@ def _task(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     from dltrain.registry import import_user_modules
-    from dltrain.task_loss import resolve_loss
+    from dltrain.config.task_loss import resolve_loss
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -222,8 +222,8 @@ def train_under_torchrun(args: list[str]) -> None:
     Rank 0 validates the data, checks and writes the run folder, then shares its path (or its
     error) with every rank, so no rank waits at a collective that another rank skipped.
     """
-    from dltrain.distributed import broadcast_object, init_process_group, shutdown
-    from dltrain.runner import fit, resolve_device
+    from dltrain.distributed.context import broadcast_object, init_process_group, shutdown
+    from dltrain.train.recipe import fit, resolve_device
 
     if "-m" in args or "--multirun" in args:
         raise UserError(

@@ -31,7 +31,7 @@ def torchrun_args(dist_cfg: Mapping[str, Any], run_dir: Path) -> list[str]:
             f"--rdzv-endpoint={dist_cfg['rdzv_endpoint']}",
             f"--rdzv-id={dist_cfg['rdzv_id']}",
         ]
-    return [*args, "-m", "dltrain.worker", str(run_dir)]
+    return [*args, "-m", "dltrain.distributed.worker", str(run_dir)]
 
 
 def _describe(exitcode: int) -> str:

@@ -35,7 +35,7 @@ Set HYDRA_FULL_ERROR=1 to see tracebacks."""
 
 
 def _list(args: list[str]) -> None:
-    from dltrain.config import group_options
+    from dltrain.config.compose import group_options
     from dltrain.registry import REGISTRIES, did_you_mean
 
     if len(args) > 1:
@@ -58,11 +58,11 @@ def _list(args: list[str]) -> None:
 
 def _dispatch(verb: str, args: list[str]) -> None:
     if verb == "train":
-        from dltrain.launch import train
+        from dltrain.cli.train import train
 
         train(args)
     elif verb == "eval":
-        from dltrain.eval_checkpoint import run_eval
+        from dltrain.inference.evaluate import run_eval
 
         run_eval(args)
     elif verb == "plot":
@@ -70,21 +70,21 @@ def _dispatch(verb: str, args: list[str]) -> None:
 
         run_plot(args)
     elif verb == "predict":
-        from dltrain.predict import run_predict
+        from dltrain.inference.predict import run_predict
 
         run_predict(args)
     elif verb == "export":
-        from dltrain.export import run_export
+        from dltrain.inference.export import run_export
 
         run_export(args)
     elif verb == "report":
-        from dltrain.report import run_report
+        from dltrain.sweep.report import run_report
 
         run_report(args)
     elif verb == "list":
         _list(args)
     elif verb == "summary":
-        from dltrain.summary import run_summary
+        from dltrain.cli.summary import run_summary
 
         run_summary(args)
     else:

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from dltrain.errors import UserError
-from dltrain.eval_checkpoint import find_checkpoint
+from dltrain.inference.evaluate import find_checkpoint
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -50,7 +50,7 @@ class Trained:
     @torch.inference_mode()
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Outputs on the CPU (float32), computed at the run's precision as evaluation does."""
-        from dltrain.precision import Precision
+        from dltrain.train.precision import Precision
 
         with Precision(self.cfg["precision"]["name"], self.device).autocast():
             outputs = self.model(inputs.to(self.device))
@@ -61,10 +61,10 @@ def load_trained(
     ckpt: str | Path, device: str = "auto", data_overrides: Sequence[str] = ()
 ) -> Trained:
     """The model of a checkpoint file or run folder (best.pt, else last.pt), weights loaded."""
-    from dltrain import checkpoint
-    from dltrain.build import build_model, model_task
+    from dltrain.train import checkpoint
+    from dltrain.components.build import build_model, model_task
     from dltrain.registry import import_user_modules
-    from dltrain.runner import resolve_device
+    from dltrain.train.recipe import resolve_device
 
     path = find_checkpoint(Path(ckpt).expanduser())
     target = resolve_device(device)
@@ -90,7 +90,7 @@ def split_dataset(trained: Trained, split: str) -> tuple[str, Dataset]:
 
     ``split``: train, val, test, or auto (val when the data set has one, else test).
     """
-    from dltrain.build import build_data
+    from dltrain.components.build import build_data
     from dltrain.data.checks import check_data
 
     if split not in ("auto", "train", "val", "test"):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dltrain.trained import Trained, class_names, segmentation_masks
+from dltrain.inference.trained import Trained, class_names, segmentation_masks
 
 
 class PredictionTable:

@@ -16,9 +16,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from dltrain.errors import UserError
-from dltrain.predict_outputs import PredictionTable
-from dltrain.trained import Trained, data_loader, load_trained, normalisation, split_dataset
-from dltrain.verb_options import parse_options
+from dltrain.inference.predict_outputs import PredictionTable
+from dltrain.inference.trained import Trained, data_loader, load_trained, normalisation, split_dataset
+from dltrain.cli.options import parse_options
 
 SPLITS = ("test", "val", "train")
 Batch = tuple[list[str], torch.Tensor, torch.Tensor | None, list[tuple[int, int]]]

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from dltrain import checkpoint
-from dltrain.build import (
+from dltrain.train import checkpoint
+from dltrain.components.build import (
     build_data,
     build_loss,
     build_model,
@@ -28,7 +28,7 @@ from dltrain.build import (
     model_task,
 )
 from dltrain.data.loaders import build_loader, loader_kind
-from dltrain.distributed import (
+from dltrain.distributed.context import (
     DistContext,
     any_rank,
     barrier,
@@ -38,18 +38,18 @@ from dltrain.distributed import (
     under_torchrun,
 )
 from dltrain.errors import Interrupted, RunError, UserError
-from dltrain.grad_norm import GradNorm
+from dltrain.train.grad_norm import GradNorm
 from dltrain.loggers.writer import open_writer
-from dltrain.loop import Progress, StepConfig, evaluate, train_one_epoch
-from dltrain.metrics import metrics_for, resolve_monitor
-from dltrain.precision import Precision
-from dltrain.progress import RunClock, StepReport, progress_bar, run_steps
+from dltrain.train.loop import Progress, StepConfig, evaluate, train_one_epoch
+from dltrain.train.metrics import metrics_for, resolve_monitor
+from dltrain.train.precision import Precision
+from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
 from dltrain.registry import import_user_modules
-from dltrain.run_files import MetricsFile, setup_logging, write_json
-from dltrain.run_visuals import write_visuals
-from dltrain.seeding import seed_everything, set_deterministic
-from dltrain.signals import StopRequest
-from dltrain.train_state import Checkpointer
+from dltrain.train.run_files import MetricsFile, setup_logging, write_json
+from dltrain.train.visuals import write_visuals
+from dltrain.train.seeding import seed_everything, set_deterministic
+from dltrain.train.signals import StopRequest
+from dltrain.train.checkpointer import Checkpointer
 
 log = logging.getLogger("dltrain")
 

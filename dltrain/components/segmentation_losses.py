@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dltrain.losses import check_reduction
+from dltrain.components.losses import check_reduction
 
 SEGMENTATION = frozenset({"segmentation"})
 

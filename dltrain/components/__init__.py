@@ -1,0 +1,1 @@
+"""Losses, optimizers and schedulers built by name from their config sections."""

@@ -1,0 +1,1 @@
+"""The run config: schema (defaults), composition, validation, freezing, resume rules."""

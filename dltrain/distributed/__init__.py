@@ -1,0 +1,1 @@
+"""Process groups, torchrun launches, the worker entry point, device choice."""

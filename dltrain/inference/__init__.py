@@ -1,0 +1,1 @@
+"""A trained run back as a model: evaluate, predict, export."""

@@ -1,0 +1,1 @@
+"""Fake data in the real formats, for tests and benchmarks (no downloads)."""

@@ -1,0 +1,1 @@
+"""Training: the recipe (fit), the loop, its state, checkpoints and run files."""
