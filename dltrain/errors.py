@@ -1,4 +1,5 @@
-"""The two ways a command can fail, and the exit codes the contract gives them."""
+"""The ways a command can fail: one base error that carries its exit code, one place that
+prints it. Every verb, the DDP worker and sweep jobs end through ``exit_codes``."""
 
 from __future__ import annotations
 
@@ -6,45 +7,59 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
 EXIT_PRUNED = 3  # a sweep job that the Optuna pruner stopped early (not a failure)
 
 
-class UserError(Exception):
+class DltrainError(Exception):
+    """A failure with a message for the user and the exit code the contract gives it."""
+
+    exit_code = EXIT_RUN_FAILED
+    label = "error: "  # printed after "dltrain: "; a stop that is not a failure has none
+
+
+class UserError(DltrainError):
     """The user's input is wrong (config, data, checkpoint): exit 2 with a message, no traceback."""
 
+    exit_code = EXIT_USER_ERROR
 
-class RunError(Exception):
+
+class RunError(DltrainError):
     """The run itself failed (for example a non-finite loss): exit 1 with a message."""
 
 
-class Interrupted(Exception):
+class Interrupted(DltrainError):
     """SIGTERM / SIGINT stopped the run after a checkpoint: exit 128 + the signal number."""
+
+    label = ""
 
     def __init__(self, signum: int, message: str) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum
 
 
-class Pruned(Exception):
+class Pruned(DltrainError):
     """The sweeper's pruner stopped this job after an epoch: exit 3, recorded as pruned."""
+
+    exit_code = EXIT_PRUNED
+    label = ""
+
+
+def report(err: DltrainError) -> NoReturn:
+    """Print ``err`` on stderr and exit with its code (HYDRA_FULL_ERROR=1: the traceback)."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" and err.label:
+        raise err
+    print(f"dltrain: {err.label}{err}", file=sys.stderr)
+    sys.exit(err.exit_code)
 
 
 @contextmanager
 def exit_codes() -> Iterator[None]:
-    """Each error as its message on stderr and its exit code (HYDRA_FULL_ERROR=1: traceback)."""
+    """Each DltrainError raised inside as its message and its exit code."""
     try:
         yield
-    except Pruned as err:
-        print(f"dltrain: {err}", file=sys.stderr)
-        sys.exit(EXIT_PRUNED)
-    except (UserError, RunError) as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"dltrain: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR if isinstance(err, UserError) else EXIT_RUN_FAILED)
-    except Interrupted as err:
-        print(f"dltrain: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    except DltrainError as err:
+        report(err)

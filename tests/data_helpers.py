@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from dltrain.config.compose import compose, to_plain
+from dltrain.config.compose import compose
+from dltrain.config.freeze import to_plain
 
 
 def data_cfg(name: str, *overrides: str) -> dict[str, Any]:

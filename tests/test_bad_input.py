@@ -67,7 +67,8 @@ def test_eval_of_a_corrupt_or_foreign_file(tmp_path: Path):
 
 
 def test_eval_of_a_checkpoint_that_does_not_fit_the_model(tmp_path: Path, fmnist_root: Path):
-    from dltrain.config.compose import compose, to_plain
+    from dltrain.config.compose import compose
+    from dltrain.config.freeze import to_plain
 
     cfg = to_plain(compose([f"data.root={fmnist_root}", "data.download=false", "model=lenet"]))
     path = tmp_path / "mismatch.pt"

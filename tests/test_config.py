@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dltrain.config.compose import compose, config_dir, group_options, to_plain, validate
+from dltrain.config.compose import compose, config_dir, group_options
+from dltrain.config.freeze import to_plain
+from dltrain.config.validate import validate, validate_composed
 from dltrain.errors import UserError
-from dltrain.cli.train import validate_composed
 
 GROUPS = [
     "data",
@@ -119,7 +120,7 @@ def test_composition_errors_name_the_key(overrides, expected):
         (["trainer.grad_accum=0"], "trainer.grad_accum"),
         (["checkpoint.mode=maximum"], "checkpoint.mode"),
         (["device=gpu"], "device must be"),
-        (["precision.name=fp8"], "precision must be"),
+        (["precision.name=fp8"], "precision.name must be one of fp32, bf16, fp16"),
         (["model.name=nope"], "unknown model 'nope'"),
     ],
 )

@@ -13,12 +13,12 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dltrain.errors import UserError
-from dltrain.train.grad_norm import GradNorm
 from dltrain.loggers import check_loggers
 from dltrain.loggers.csv_logger import CSVLogger
 from dltrain.loggers.tensorboard_logger import TensorBoardLogger
 from dltrain.loggers.writer import MetricsWriter
 from dltrain.train.console import RunClock, run_steps, step_line
+from dltrain.train.grad_norm import GradNorm
 from dltrain.train.run_files import MetricsFile
 from tests.conftest import dltrain, fast_train_args, read_jsonl
 
@@ -152,8 +152,8 @@ def test_unknown_or_uninstalled_logger_is_a_user_error(monkeypatch):
 
 
 def test_progress_bar_only_on_a_terminal_and_rank_0(monkeypatch):
-    from dltrain.train.loop import Progress
     from dltrain.train.console import progress_bar as _progress_bar
+    from dltrain.train.loop import Progress
 
     loader = [1, 2, 3]
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 import torchvision
 
 from dltrain.components.build import build_loss
-from dltrain.config.compose import compose, group_options, to_plain
+from dltrain.config.compose import compose, group_options
+from dltrain.config.freeze import to_plain
 from dltrain.errors import UserError
 from dltrain.registry import LOSSES
 

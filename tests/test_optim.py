@@ -11,12 +11,13 @@ import torch
 from torch import nn
 
 from dltrain.components.build import build_optimizer
-from dltrain.config.compose import compose, group_options, to_plain
+from dltrain.config.compose import compose, group_options
+from dltrain.config.freeze import to_plain
 from dltrain.errors import UserError
+from dltrain.registry import OPTIMIZERS
 from dltrain.train.loop import Progress, StepConfig, train_one_epoch
 from dltrain.train.metrics import metrics_for
 from dltrain.train.precision import Precision
-from dltrain.registry import OPTIMIZERS
 
 
 class Net(nn.Module):

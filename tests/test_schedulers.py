@@ -10,7 +10,8 @@ import torch
 from torch.optim import lr_scheduler as L
 
 from dltrain.components.build import LRStepper, build_scheduler
-from dltrain.config.compose import compose, group_options, to_plain
+from dltrain.config.compose import compose, group_options
+from dltrain.config.freeze import to_plain
 from dltrain.errors import UserError
 from dltrain.registry import SCHEDULERS
 

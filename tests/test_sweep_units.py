@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dltrain.sweep.report import Job, sort_jobs
 from dltrain.sweep.gpus import visible_gpus
+from dltrain.sweep.report import Job, sort_jobs
 from dltrain.sweep.space import as_override, search_space
 
 

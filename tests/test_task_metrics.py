@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from dltrain.config.compose import compose, validate
+from dltrain.config.compose import compose
+from dltrain.config.validate import validate
 from dltrain.errors import UserError
 from dltrain.train.metrics import (
     RegressionMetrics,
@@ -134,5 +135,5 @@ def test_config_accepts_auto_and_rejects_other_words():
     validate(compose(["checkpoint.monitor=val/dice", "checkpoint.mode=max"]))
     with pytest.raises(UserError, match="checkpoint.monitor must be auto or name"):
         validate(compose(["checkpoint.monitor=dice"]))
-    with pytest.raises(UserError, match="min, max or auto"):
+    with pytest.raises(UserError, match="checkpoint.mode must be one of auto, max, min"):
         validate(compose(["checkpoint.mode=best"]))

@@ -12,7 +12,8 @@ import numpy as np
 from PIL import Image
 from torch import nn
 
-from dltrain.config.compose import compose, to_plain
+from dltrain.config.compose import compose
+from dltrain.config.freeze import to_plain
 from dltrain.registry import MODELS
 
 
@@ -47,8 +48,8 @@ for _name, _model in (("viz_seg", VizSeg), ("viz_reg", VizReg)):
 
 def train_in_process(run_dir: Path, overrides: list[str], **sections: Any) -> dict[str, Any]:
     """Compose as `dltrain train` would, replace whole sections (model=..., loss=...), fit."""
-    from dltrain.train.recipe import fit
     from dltrain.config.task_loss import resolve_loss
+    from dltrain.train.recipe import fit
 
     cfg = compose([*overrides, f"hydra.run.dir={run_dir}"])
     resolve_loss(cfg)  # loss: auto -> the model task's loss, as the parent process does

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dltrain.config.compose import compose, to_plain
+from dltrain.config.compose import compose
+from dltrain.config.freeze import to_plain
 from dltrain.errors import UserError
 
 
@@ -33,7 +34,7 @@ def describe(model: Any, input_shape: list[int]) -> list[tuple[str, str, str, in
 
 
 def run_summary(args: list[str]) -> None:
-    from dltrain.cli.train import validate_composed
+    from dltrain.config.validate import validate_composed
 
     cfg = compose(args)
     validate_composed(cfg)

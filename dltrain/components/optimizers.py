@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from dltrain.train.checkpoint import strip_prefixes
 from dltrain.errors import UserError
 from dltrain.registry import OPTIMIZERS, did_you_mean
+from dltrain.train.checkpoint import strip_prefixes
 
 NOT_OPTIONS = {"self", "params"}
 

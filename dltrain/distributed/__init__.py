@@ -1,1 +1,14 @@
-"""Process groups, torchrun launches, the worker entry point, device choice."""
+"""Process groups, torchrun launches, the worker entry point, device choice.
+
+This module stays torch-free: ``dltrain train`` asks ``under_torchrun`` before deciding
+whether it needs torch at all.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def under_torchrun() -> bool:
+    """Whether torchrun started this process (its environment names a rank and world size)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from dltrain.distributed import under_torchrun
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -29,10 +31,6 @@ class DistContext:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def under_torchrun() -> bool:
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def context_from_env() -> DistContext:

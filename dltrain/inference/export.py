@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from dltrain.errors import RunError, UserError
-from dltrain.train.run_files import public_mode
-from dltrain.inference.trained import Trained, load_trained
 from dltrain.cli.options import parse_options
+from dltrain.errors import RunError, UserError
+from dltrain.inference.trained import Trained, load_trained
+from dltrain.train.run_files import public_mode
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")

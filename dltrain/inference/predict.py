@@ -15,10 +15,16 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from dltrain.cli.options import parse_options
 from dltrain.errors import UserError
 from dltrain.inference.predict_outputs import PredictionTable
-from dltrain.inference.trained import Trained, data_loader, load_trained, normalisation, split_dataset
-from dltrain.cli.options import parse_options
+from dltrain.inference.trained import (
+    Trained,
+    data_loader,
+    load_trained,
+    normalisation,
+    split_dataset,
+)
 
 SPLITS = ("test", "val", "train")
 Batch = tuple[list[str], torch.Tensor, torch.Tensor | None, list[tuple[int, int]]]

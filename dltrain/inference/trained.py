@@ -61,10 +61,10 @@ def load_trained(
     ckpt: str | Path, device: str = "auto", data_overrides: Sequence[str] = ()
 ) -> Trained:
     """The model of a checkpoint file or run folder (best.pt, else last.pt), weights loaded."""
-    from dltrain.train import checkpoint
     from dltrain.components.build import build_model, model_task
+    from dltrain.distributed.device import resolve_device
     from dltrain.registry import import_user_modules
-    from dltrain.train.recipe import resolve_device
+    from dltrain.train import checkpoint
 
     path = find_checkpoint(Path(ckpt).expanduser())
     target = resolve_device(device)

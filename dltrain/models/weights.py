@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from dltrain.train.checkpoint import load_model_weights, safe_load, strip_prefixes
 from dltrain.errors import UserError
+from dltrain.train.checkpoint import load_model_weights, safe_load, strip_prefixes
 
 NESTED_KEYS = ("model", "state_dict", "model_state_dict", "model_state")
 

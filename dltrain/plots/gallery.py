@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from dltrain.errors import UserError
-from dltrain.plots import predictions as draw
 from dltrain.inference.trained import (
     Trained,
     class_names,
@@ -19,6 +18,7 @@ from dltrain.inference.trained import (
     segmentation_masks,
     split_dataset,
 )
+from dltrain.plots import predictions as draw
 
 log = logging.getLogger("dltrain")
 MAX_SEGMENTATION_ROWS = 8

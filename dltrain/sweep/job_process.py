@@ -21,12 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     plain = OmegaConf.to_container(OmegaConf.load(job_dir / "config.yaml"))
     with exit_codes():
         if plain["distributed"]["name"] == "ddp":
-            from dltrain.cli.train import run_frozen
+            from dltrain.distributed.launch import run_frozen
 
             run_frozen(plain, job_dir)  # a fresh torchrun; pruning is not offered under DDP
         else:
-            from dltrain.train.recipe import fit
             from dltrain.sweep.pruning import hook_from_env
+            from dltrain.train.recipe import fit
 
             fit(plain, job_dir, on_epoch_end=hook_from_env())
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltrain.train.run_files import write_text_atomic
 from dltrain.sweep.expand import require_optuna
 from dltrain.sweep.pruning import (
     PRUNER_ENV,
@@ -26,6 +25,7 @@ from dltrain.sweep.pruning import (
 )
 from dltrain.sweep.space import as_override, search_space
 from dltrain.sweep.status import COMPLETED, PRUNED, read_status
+from dltrain.train.run_files import write_text_atomic
 
 log = logging.getLogger("dltrain.sweep")
 
@@ -45,8 +45,8 @@ def study_direction(config: DictConfig, direction: str) -> str:
     if direction in ("max", "min"):
         return "maximize" if direction == "max" else "minimize"
     from dltrain.components.build import model_task
-    from dltrain.train.metrics import resolve_monitor
     from dltrain.registry import import_user_modules
+    from dltrain.train.metrics import resolve_monitor
 
     import_user_modules(list(config.imports))
     task = model_task(OmegaConf.to_container(config.model, resolve=True))

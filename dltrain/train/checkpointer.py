@@ -17,9 +17,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from dltrain.train import checkpoint
 from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
+from dltrain.train import checkpoint
 from dltrain.train.run_files import MetricsFile
 from dltrain.train.seeding import capture_rng, restore_rng
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dltrain.train.metrics import SplitMetrics, metrics_for
 from dltrain.components.optimizers import needs_closure
+from dltrain.train.metrics import SplitMetrics, metrics_for
 from dltrain.train.precision import Precision
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from dltrain.train import checkpoint
 from dltrain.components.build import (
     build_data,
     build_loss,
@@ -29,7 +28,6 @@ from dltrain.components.build import (
 )
 from dltrain.data.loaders import build_loader, loader_kind
 from dltrain.distributed.context import (
-    DistContext,
     any_rank,
     barrier,
     context_from_env,
@@ -37,31 +35,23 @@ from dltrain.distributed.context import (
     init_process_group,
     under_torchrun,
 )
+from dltrain.distributed.device import resolve_device
 from dltrain.errors import Interrupted, RunError, UserError
-from dltrain.train.grad_norm import GradNorm
 from dltrain.loggers.writer import open_writer
+from dltrain.registry import import_user_modules
+from dltrain.train import checkpoint
+from dltrain.train.checkpointer import Checkpointer
+from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
+from dltrain.train.grad_norm import GradNorm
 from dltrain.train.loop import Progress, StepConfig, evaluate, train_one_epoch
 from dltrain.train.metrics import metrics_for, resolve_monitor
 from dltrain.train.precision import Precision
-from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
-from dltrain.registry import import_user_modules
 from dltrain.train.run_files import MetricsFile, setup_logging, write_json
-from dltrain.train.visuals import write_visuals
 from dltrain.train.seeding import seed_everything, set_deterministic
 from dltrain.train.signals import StopRequest
-from dltrain.train.checkpointer import Checkpointer
+from dltrain.train.visuals import write_visuals
 
 log = logging.getLogger("dltrain")
-
-
-def resolve_device(name: str, ctx: DistContext = DistContext()) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device={name} but no CUDA GPU is available here. Use device=cpu or auto.")
-    if name == "cuda" and ctx.enabled:
-        return torch.device("cuda", ctx.local_rank)
-    return torch.device(name)
 
 
 @dataclass

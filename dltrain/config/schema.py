@@ -1,0 +1,120 @@
+"""The train config's fixed sections: the one home of their defaults, types and choices.
+
+configs/train.yaml picks the component options (data, model, ...) and sets Hydra; every value
+of the fixed sections (trainer, checkpoint, logging, precision, distributed, top-level keys)
+is declared here once, with its default and, for a closed set of values, its choices, which
+``check_choices`` validates for the whole tree. Component sections (data, model, loss,
+optimizer, scheduler) hold each component's own keys, typed by the option's YAML.
+
+After composition the run works on ``RunConfig``: the same tree as attributes
+(``cfg.trainer.max_epochs``), built from the frozen plain dict. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING, OmegaConf
+
+from dltrain.errors import UserError
+
+COMPONENT_GROUPS = ("data", "model", "loss", "optimizer", "scheduler")
+
+
+def choice(*values: str) -> Any:
+    """A string field whose default is ``values[0]`` and whose value must be one of ``values``."""
+    return field(default=values[0], metadata={"choices": values})
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 20
+    max_steps: int = -1  # -1: no limit; otherwise stop after this many optimizer steps
+    grad_accum: int = 1  # an optimizer step every N batches
+    grad_clip: float | None = None  # max global gradient norm; null disables clipping
+    val_every: int = 1  # validate every N epochs (and always after the last)
+    channels_last: str = choice("auto", "true", "false")  # NHWC: auto = models with 2-D convs
+    compile: bool = False  # torch.compile the training model (warm-up time is logged)
+    on_nan: str = choice("stop", "skip")  # stop: exit 1 keeping the last good checkpoint
+
+
+@dataclass
+class CheckpointConfig:
+    monitor: str = "auto"  # auto: val/accuracy, val/dice or val/loss by the model's task
+    mode: str = choice("auto", "max", "min")  # auto: min for losses and errors, max otherwise
+    every_n_steps: int = 0  # also save last.pt every N optimizer steps (0: at epoch ends only)
+    keep_last: int = 0  # keep the newest K step-NNN.pt copies of those saves (never best)
+
+
+@dataclass
+class LoggingConfig:
+    every_n_steps: int = 50
+    progress: str = choice("auto", "on", "off")  # auto: a tqdm bar on a terminal, lines otherwise
+
+
+@dataclass
+class PrecisionConfig:
+    name: str = choice("fp32", "bf16", "fp16")  # bf16/fp16: autocast mixed precision
+    tf32: bool = False  # allow TF32 matmuls on Ampere+ GPUs
+
+
+@dataclass
+class DistributedConfig:
+    name: str = choice("none", "ddp")
+    nproc_per_node: int = 1  # ddp: processes on this node (data.batch_size is per process)
+    nnodes: int = 1  # > 1: start the same command on every node with its node_rank
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None  # HOST:PORT of node 0 (c10d rendezvous) when nnodes > 1
+    rdzv_id: str = "dltrain"
+    max_restarts: int = 0  # restarts resume from checkpoints/last.pt in the same run folder
+    backend: str = choice("auto", "gloo", "nccl")  # auto: nccl on CUDA, gloo on CPU
+    sync_bn: bool = False  # convert BatchNorm layers to SyncBatchNorm
+    threads_per_process: int | None = None  # CPU threads per process; null: cores / processes
+
+
+@dataclass
+class RunConfig:
+    """The whole train config. Component sections are plain dicts of the option's keys."""
+
+    data: dict[str, Any] = MISSING
+    model: dict[str, Any] = MISSING
+    loss: dict[str, Any] = MISSING
+    optimizer: dict[str, Any] = MISSING
+    scheduler: dict[str, Any] = MISSING
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    seed: int = 42
+    deterministic: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    resume: str = "auto"  # auto: continue from the run folder's last.pt | never | PATH
+    imports: list[str] = field(default_factory=list)  # your modules that register components
+    logger: list[str] = field(default_factory=list)  # besides metrics.jsonl: csv, tensorboard
+    plots: bool = False  # write RUN_DIR/plots/*.png at the end of the run (dltrain plot)
+
+
+def check_choices(cfg: Any, schema: type = RunConfig, prefix: str = "") -> None:
+    """Every ``choice`` field of the schema holds one of its values (exit 2 naming them)."""
+    for spec in dataclasses.fields(schema):
+        value = cfg[spec.name]
+        key = f"{prefix}{spec.name}"
+        section = spec.default_factory
+        if isinstance(section, type) and dataclasses.is_dataclass(section):
+            check_choices(value, section, f"{key}.")
+        elif "choices" in spec.metadata and str(value).lower() not in spec.metadata["choices"]:
+            options = ", ".join(spec.metadata["choices"])
+            raise UserError(f"{key} must be one of {options}; got '{value}'.")
+
+
+def run_config(plain: dict[str, Any]) -> RunConfig:
+    """The frozen plain config as typed attributes (what the training recipe reads)."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), plain))
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Back to the plain dict a checkpoint and config.yaml hold."""
+    return dataclasses.asdict(cfg)

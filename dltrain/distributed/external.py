@@ -1,0 +1,48 @@
+"""``torchrun ... -m dltrain train``: an external torchrun started every rank of this run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dltrain.config.compose import compose
+from dltrain.config.freeze import freeze, to_plain
+from dltrain.config.preflight import preflight
+from dltrain.config.validate import validate_composed
+from dltrain.errors import UserError
+
+
+def train_under_torchrun(args: list[str]) -> None:
+    """Every rank of an external torchrun composes the same config; rank 0 picks the folder.
+
+    Rank 0 validates the data, checks and writes the run folder, then shares its path (or its
+    error) with every rank, so no rank waits at a collective that another rank skipped.
+    """
+    from dltrain.distributed.context import broadcast_object, init_process_group, shutdown
+    from dltrain.distributed.device import resolve_device
+    from dltrain.train.recipe import fit
+
+    if "-m" in args or "--multirun" in args:
+        raise UserError(
+            "-m (multirun) cannot run under an external torchrun: each sweep job needs its own "
+            "launch. Use `dltrain train -m ... distributed=ddp` (a torchrun per job) instead."
+        )
+    cfg = compose(args)
+    validate_composed(cfg)
+    plain = to_plain(cfg)
+    ctx = init_process_group(plain["distributed"]["backend"], resolve_device(plain["device"]).type)
+    try:
+        outcome: tuple[str, str] = ("ok", "")
+        if ctx.is_main:
+            try:
+                preflight(args, multirun=False)
+                run_dir = Path(cfg.hydra.run.dir).resolve()
+                freeze(plain, run_dir)
+                outcome = ("ok", str(run_dir))
+            except UserError as err:
+                outcome = ("error", str(err))
+        status, value = broadcast_object(outcome, ctx)
+        if status == "error":
+            raise UserError(value)
+        fit(plain, Path(value))
+    finally:
+        shutdown()
