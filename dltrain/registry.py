@@ -1,19 +1,44 @@
-"""Name -> builder registries.
+"""Name -> component registries, each entry with the typed facts dltrain checks before building.
 
 Configs pick components by short name, never by dotted import paths, so a config cannot call
-arbitrary code. Built-in components are listed as ``"module:attribute"`` strings and imported
-only when used: ``dltrain list`` and config errors never pay for ``import torch``. Users add
-their own components with the ``register`` decorator in a module named in ``imports=[...]``.
+arbitrary code. A component registers itself where it is defined::
+
+    @MODELS.register("unet", task="segmentation")
+    class UNet(nn.Module): ...
+
+Built-in components are found the way mmengine finds them: a registry knows the modules that
+define its built-ins (``locations``) and imports them the first time a name is looked up, so
+``dltrain --help``, ``dltrain list`` (which reads the config files) and config errors never pay
+for ``import torch``. Users add their own components with the same decorator in a module named
+in ``imports=[...]``. Adding a model or a data set takes two edits: its module and its YAML.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterable
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dltrain.errors import UserError
+
+Check = Callable[[Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component and what dltrain must know about it before building it."""
+
+    name: str
+    target: Callable[..., Any]  # the class or function that builds it
+    task: str | None = None  # models: the task their outputs serve (decides targets, metrics)
+    tasks: frozenset[str] | None = None  # data sets, losses: tasks they serve (None: any)
+    needs: str = ""  # losses that fit no task: what their inputs must be (the refusal's reason)
+    requires: tuple[str, str] | None = None  # an optional package: (module, pip install spec)
+    check: Check | None = None  # torch-free check of its config section, before any write
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:
@@ -28,34 +53,51 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 
 
 class Registry:
-    """Maps names to builders (classes or functions) for one kind of component."""
+    """Maps names to entries for one kind of component."""
 
-    def __init__(
-        self, kind: str, builtins: dict[str, str] | None = None, symbol: str | None = None
-    ) -> None:
-        self.kind = kind
-        self.symbol = symbol or kind.upper()  # the registry's name in dltrain.registry
-        self._lazy: dict[str, str] = dict(builtins or {})
-        self._entries: dict[str, Callable[..., Any]] = {}
+    def __init__(self, kind: str, symbol: str, locations: Iterable[str] = ()) -> None:
+        """``symbol``: the registry's importable name, for hints; ``locations``: the modules
+        (or packages, every module in them) whose import registers the built-ins."""
+        self.kind, self.symbol = kind, symbol
+        self._locations = tuple(locations)
+        self._loaded = not self._locations
+        self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str | None = None) -> Callable[[Callable], Callable]:
-        """Decorator: ``@MODELS.register("my_net")`` (defaults to the object's own name)."""
+    def register(self, name: str | None = None, **facts: Any) -> Callable[[Callable], Callable]:
+        """Decorator: ``@MODELS.register("my_net", task="classification")`` (default name: the
+        object's own); ``facts`` are the fields of ``Entry``."""
 
-        def add(obj: Callable) -> Callable:
-            key = name or obj.__name__
-            if key in self._entries and self._entries[key] is not obj:
-                raise UserError(f"{self.kind} '{key}' is registered twice.")
-            self._entries[key] = obj
-            self._lazy.pop(key, None)
-            return obj
+        def add(target: Callable) -> Callable:
+            self.add(name or target.__name__, target, **facts)
+            return target
 
         return add
 
+    def add(self, name: str, target: Callable[..., Any], **facts: Any) -> None:
+        """Register ``target`` under ``name`` (for objects defined elsewhere, e.g. torch's)."""
+        if "tasks" in facts and facts["tasks"] is not None:
+            facts["tasks"] = frozenset(facts["tasks"])
+        old = self._entries.get(name)
+        if old is not None and old.target is not target:
+            raise UserError(f"{self.kind} '{name}' is registered twice.")
+        self._entries[name] = Entry(name, target, **facts)
+
+    def _load_builtins(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for location in self._locations:
+            module = importlib.import_module(location)
+            for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+                importlib.import_module(f"{location}.{info.name}")
+
     def names(self) -> list[str]:
-        return sorted(set(self._lazy) | set(self._entries))
+        self._load_builtins()
+        return sorted(self._entries)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._entries or name in self._lazy
+        self._load_builtins()
+        return name in self._entries
 
     def check(self, name: str) -> None:
         """Fail with the known names and the closest match when ``name`` is unknown."""
@@ -64,15 +106,44 @@ class Registry:
             raise UserError(
                 f"unknown {self.kind} '{name}'.{did_you_mean(name, self.names())} "
                 f"Known {self.kind} names: {known}. Register your own with "
-                f"@{self.symbol}.register('{name}') in a module listed in imports=[...]."
+                f"@{self.symbol}.register('{name}') (from dltrain.registry import {self.symbol}) "
+                "in a module listed in imports=[...]."
             )
 
-    def get(self, name: str) -> Callable[..., Any]:
+    def entry(self, name: str) -> Entry:
         self.check(name)
-        if name not in self._entries:
-            module_name, attr = self._lazy[name].split(":")
-            self._entries[name] = getattr(importlib.import_module(module_name), attr)
         return self._entries[name]
+
+    def get(self, name: str) -> Callable[..., Any]:
+        return self.entry(name).target
+
+    def build(
+        self,
+        section: Mapping[str, Any],
+        *args: Any,
+        exclude: Iterable[str] = ("name",),
+        **extra: Any,
+    ) -> Any:
+        """Call the named builder with the section's keys (less ``exclude``), plus the
+        ``extra`` keywords it accepts; a key it does not accept is exit 2 naming its options."""
+        name = section["name"]
+        builder = self.get(name)
+        skip = set(exclude)
+        kwargs = {k: v for k, v in section.items() if k not in skip}
+        params = inspect.signature(builder).parameters
+        accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        kwargs.update({k: v for k, v in extra.items() if k in params or accepts_any})
+        unknown = [] if accepts_any else sorted(set(kwargs) - set(params))
+        if unknown:
+            options = [p for p in params if p not in ("self", "params", "optimizer", *extra)]
+            raise UserError(
+                f"{self.kind}.{unknown[0]} is not an option of {self.kind} '{name}'."
+                f"{did_you_mean(unknown[0], options)} Its options: {', '.join(options)}."
+            )
+        try:
+            return builder(*args, **kwargs)
+        except (TypeError, ValueError) as err:
+            raise UserError(f"cannot build {self.kind} '{name}': {err}") from None
 
 
 def import_user_modules(modules: Iterable[str]) -> None:
@@ -87,110 +158,16 @@ def import_user_modules(modules: Iterable[str]) -> None:
             ) from err
 
 
-DATA = Registry(
-    "data",
-    {
-        "fashionmnist": "dltrain.data.torchvision_sets:fashionmnist",
-        "mnist": "dltrain.data.torchvision_sets:mnist",
-        "cifar10": "dltrain.data.cifar:cifar10",
-        "imagefolder": "dltrain.data.imagefolder:imagefolder",
-        "csv": "dltrain.data.csv_images:csv",
-        "quadratic": "dltrain.data.quadratic:quadratic",
-        "synthetic": "dltrain.data.synthetic:synthetic",
-        "digits": "dltrain.data.digits:digits",
-    },
-)
-MODELS = Registry(
-    "model",
-    {
-        "fmnist_cnn": "dltrain.models.classic:FashionCNN",
-        "mlp": "dltrain.models.classic:MLP",
-        "lenet": "dltrain.models.classic:LeNet",
-        "softmax_regression": "dltrain.models.simple:SoftmaxRegression",
-        "regression_mlp": "dltrain.models.simple:RegressionMLP",
-        "alexnet": "dltrain.models.alexnet:AlexNet",
-        "unet": "dltrain.models.unet:UNet",
-        "torchvision": "dltrain.models.tv:torchvision_model",
-        "timm": "dltrain.models.timm_zoo:timm_model",
-    },
-    symbol="MODELS",
-)
+DATA = Registry("data", "DATA", ["dltrain.data"])
+MODELS = Registry("model", "MODELS", ["dltrain.models"])
 LOSSES = Registry(
-    "loss",
-    {
-        "l1": "dltrain.components.losses:l1",
-        "mse": "dltrain.components.losses:mse",
-        "smooth_l1": "dltrain.components.losses:smooth_l1",
-        "huber": "dltrain.components.losses:huber",
-        "poisson_nll": "dltrain.components.losses:poisson_nll",
-        "cross_entropy": "dltrain.components.losses:cross_entropy",
-        "multi_margin": "dltrain.components.losses:multi_margin",
-        "bce_with_logits": "dltrain.components.losses:bce_with_logits",
-        "nll": "dltrain.components.losses:nll",
-        "bce": "dltrain.components.losses:bce",
-        "kl_div": "dltrain.components.losses:kl_div",
-        "gaussian_nll": "dltrain.components.losses:gaussian_nll",
-        "margin_ranking": "dltrain.components.losses:margin_ranking",
-        "hinge_embedding": "dltrain.components.losses:hinge_embedding",
-        "multilabel_margin": "dltrain.components.losses:multilabel_margin",
-        "soft_margin": "dltrain.components.losses:soft_margin",
-        "multilabel_soft_margin": "dltrain.components.losses:multilabel_soft_margin",
-        "cosine_embedding": "dltrain.components.losses:cosine_embedding",
-        "triplet_margin": "dltrain.components.losses:triplet_margin",
-        "ctc": "dltrain.components.losses:ctc",
-        "dice": "dltrain.components.segmentation_losses:DiceLoss",
-        "iou": "dltrain.components.segmentation_losses:IoULoss",
-        "dice_bce": "dltrain.components.segmentation_losses:DiceBCELoss",
-        "focal": "dltrain.components.segmentation_losses:FocalLoss",
-    },
-    symbol="LOSSES",
+    "loss", "LOSSES", ["dltrain.components.losses", "dltrain.components.segmentation_losses"]
 )
-OPTIMIZERS = Registry(
-    "optimizer",
-    {
-        "sgd": "torch.optim:SGD",
-        "momentum": "torch.optim:SGD",  # sgd with momentum 0.9 (the optimizer comparison)
-        "asgd": "torch.optim:ASGD",
-        "adadelta": "torch.optim:Adadelta",
-        "adafactor": "torch.optim:Adafactor",
-        "adagrad": "torch.optim:Adagrad",
-        "adam": "torch.optim:Adam",
-        "adamw": "torch.optim:AdamW",
-        "adamax": "torch.optim:Adamax",
-        "lbfgs": "torch.optim:LBFGS",
-        "nadam": "torch.optim:NAdam",
-        "radam": "torch.optim:RAdam",
-        "rmsprop": "torch.optim:RMSprop",
-        "rprop": "torch.optim:Rprop",
-        "sparse_adam": "torch.optim:SparseAdam",
-    },
-    symbol="OPTIMIZERS",
-)
-SCHEDULERS = Registry(
-    "scheduler",
-    {
-        "none": "dltrain.components.schedulers:no_scheduler",
-        "lambda": "dltrain.components.schedulers:lambda_lr",
-        "multiplicative": "dltrain.components.schedulers:multiplicative",
-        "step": "torch.optim.lr_scheduler:StepLR",
-        "step_decay": "torch.optim.lr_scheduler:StepLR",
-        "multistep": "torch.optim.lr_scheduler:MultiStepLR",
-        "constant": "torch.optim.lr_scheduler:ConstantLR",
-        "linear": "torch.optim.lr_scheduler:LinearLR",
-        "exponential": "torch.optim.lr_scheduler:ExponentialLR",
-        "polynomial": "dltrain.components.schedulers:polynomial",
-        "cosine": "dltrain.components.schedulers:cosine",
-        "cosine_warm_restarts": "torch.optim.lr_scheduler:CosineAnnealingWarmRestarts",
-        "cyclic": "dltrain.components.schedulers:cyclic",
-        "onecycle": "dltrain.components.schedulers:onecycle",
-        "plateau": "torch.optim.lr_scheduler:ReduceLROnPlateau",
-        "sequential": "dltrain.components.schedulers:sequential",
-        "chained": "dltrain.components.schedulers:chained",
-        "warmup_cosine": "dltrain.components.schedulers:warmup_cosine",
-    },
-    symbol="SCHEDULERS",
-)
+OPTIMIZERS = Registry("optimizer", "OPTIMIZERS", ["dltrain.components.optimizers"])
+SCHEDULERS = Registry("scheduler", "SCHEDULERS", ["dltrain.components.schedulers"])
+LOGGERS = Registry("logger", "LOGGERS", ["dltrain.loggers"])
 
+# The registries whose names a config group picks (``dltrain list`` shows these groups).
 REGISTRIES: dict[str, Registry] = {
     "data": DATA,
     "model": MODELS,

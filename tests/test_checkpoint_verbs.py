@@ -225,7 +225,7 @@ def load_as_user(fmt: str, path: Path, trained):
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        from dltrain.components.build import build_model
+        from dltrain.models.build import build_model
 
         with safe_open(str(path), "pt") as handle:
             config = json.loads(handle.metadata()["dltrain_config"])

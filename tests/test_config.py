@@ -76,7 +76,7 @@ def _model_for(override: str) -> list[str] | None:
         return []
     from dltrain.registry import LOSSES
 
-    tasks = getattr(LOSSES.get(option), "tasks", {"classification"})
+    tasks = LOSSES.entry(option).tasks
     for task, models in TASK_MODELS.items():
         if task in tasks:
             return models

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from dltrain.components.build import build_data
 from dltrain.config.compose import group_options
+from dltrain.data.build import build_data
 from dltrain.data.checks import check_data
 from dltrain.data.cifar import read_batch, write_fake_cifar10
 from dltrain.data.csv_images import write_fake_csv

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from dltrain.components.build import build_loss
+from dltrain.components.losses import build_loss
 from dltrain.config.compose import compose, group_options
 from dltrain.config.freeze import to_plain
 from dltrain.errors import UserError
@@ -34,14 +34,14 @@ def close(actual: torch.Tensor, expected: torch.Tensor | float) -> None:
 def test_every_loss_has_a_config_and_a_task_declaration():
     assert set(group_options("loss")) == {*LOSSES.names(), "auto"}, "auto: the task's loss"
     for name in LOSSES.names():
-        tasks = LOSSES.get(name).tasks
+        tasks = LOSSES.entry(name).tasks
         assert isinstance(tasks, frozenset) and tasks <= set(TASKS), name
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES.names()))
 def test_every_loss_builds_from_its_config_or_is_refused_clearly(name: str):
     section = to_plain(compose([f"loss={name}"]))["loss"]
-    fits = LOSSES.get(name).tasks
+    fits = LOSSES.entry(name).tasks
     for task in TASKS:
         if task in fits:
             assert isinstance(build_loss(section, task), torch.nn.Module)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from dltrain.components.build import build_model
 from dltrain.errors import UserError
+from dltrain.models.build import build_model
 from dltrain.models.freeze import freeze, head_name
 from dltrain.models.init import SCHEMES, init_weights
 
@@ -122,7 +122,7 @@ def test_freeze_prefixes_and_backbone():
 
 
 def test_frozen_parameters_stay_out_of_the_optimizer():
-    from dltrain.components.build import build_optimizer
+    from dltrain.components.optimizers import build_optimizer
 
     model = build_model({**MLP, "freeze": "backbone"})
     optimizer = build_optimizer({"name": "sgd", "lr": 0.1, "param_groups": []}, model)

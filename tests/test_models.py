@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dltrain.components.build import build_model, model_task
 from dltrain.config.compose import compose
 from dltrain.config.freeze import to_plain
 from dltrain.config.validate import validate_composed
 from dltrain.errors import UserError
+from dltrain.models.build import build_model, model_task
 
 # model -> the overrides of a data set for its task (timm: a small architecture).
 MODEL_DATA = {

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from dltrain.components.build import build_optimizer
+from dltrain.components.optimizers import build_optimizer
 from dltrain.config.compose import compose, group_options
 from dltrain.config.freeze import to_plain
 from dltrain.errors import UserError
@@ -204,7 +204,6 @@ def batches(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 def run_epoch(optimizer_name: str, data: list, settings: StepConfig) -> nn.Module:
     torch.manual_seed(0)
     model = Net()
-    model.task = "classification"
     optimizer = build_optimizer(section(optimizer_name), model)
     progress = Progress()
     cpu = torch.device("cpu")

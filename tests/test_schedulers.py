@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as L
 
-from dltrain.components.build import LRStepper, build_scheduler
+from dltrain.components.schedulers import LRStepper, build_scheduler
 from dltrain.config.compose import compose, group_options
 from dltrain.config.freeze import to_plain
 from dltrain.errors import UserError
@@ -253,7 +253,7 @@ def test_sequential_parts_that_span_the_run_span_their_stretch():
 def test_every_scheduler_steps_adam_and_its_state_loads_safely(name: str, tmp_path):
     """With the default optimizer (Adam: cyclic/onecycle cycle beta1) and a checkpoint
     round trip through torch.load(weights_only=True), as resuming does."""
-    from dltrain.components.build import build_optimizer
+    from dltrain.components.optimizers import build_optimizer
 
     model = torch.nn.Linear(3, 2)
     optimizer = build_optimizer(to_plain(compose([]))["optimizer"], model)

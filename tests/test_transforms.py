@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Subset
 from torchvision import tv_tensors
 
-from dltrain.components.build import build_data
+from dltrain.data.build import build_data
 from dltrain.data.checks import check_data
 from dltrain.data.idx import write_fake_mnist
 from dltrain.data.transform_names import AUGMENTATIONS

@@ -39,7 +39,7 @@ def run_summary(args: list[str]) -> None:
     cfg = compose(args)
     validate_composed(cfg)
     plain = to_plain(cfg)
-    from dltrain.components.build import build_model
+    from dltrain.models.build import build_model
 
     model = build_model(plain["model"], load_weights=False)  # shapes only
     shape = list(plain["data"]["shape"])

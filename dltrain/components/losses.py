@@ -1,6 +1,6 @@
 """Every torch.nn loss by name, with config values turned into what torch expects.
 
-Each builder declares ``tasks``, the model tasks whose (outputs, targets) it is correct on, and
+Each builder registers the ``tasks``, the model tasks whose (outputs, targets) it is correct on, and
 build_loss refuses the rest with the list of losses that fit:
 
 - classification: logits [B, C] and class indices [B] (int64)
@@ -17,25 +17,40 @@ Dice, IoU, Dice+BCE and focal live in segmentation_losses.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dltrain.errors import UserError
+from dltrain.registry import LOSSES
+
 REDUCTIONS = ("mean", "sum")
 
 
-def fits(*tasks: str, needs: str = "") -> Callable[[Any], Any]:
-    """Mark a builder with the tasks it fits and, for one that fits none, what it needs."""
+def check_loss_fits(name: str, task: str) -> None:
+    """A loss that declares ``tasks`` must fit the model's task; the error lists those that do."""
+    entry = LOSSES.entry(name)
+    if not _fits(entry.tasks, task):
+        fitting = [n for n in LOSSES.names() if _fits(LOSSES.entry(n).tasks, task)]
+        needs = entry.needs
+        raise UserError(
+            f"loss '{name}' does not fit a {task} model"
+            f"{f' (it needs {needs})' if needs else ''}. Losses that do: {', '.join(fitting)}"
+            " (or loss=auto, the task's default)."
+        )
 
-    def mark(builder: Any) -> Any:
-        builder.tasks = frozenset(tasks)
-        builder.needs = needs
-        return builder
 
-    return mark
+def _fits(tasks: frozenset[str] | None, task: str) -> bool:
+    return tasks is None or task in tasks  # None: the loss fits any task
+
+
+def build_loss(section: Mapping[str, Any], task: str = "classification") -> nn.Module:
+    """The loss; one that declares ``tasks`` must fit the model's task."""
+    check_loss_fits(section["name"], task)
+    return LOSSES.build(section)
 
 
 def check_reduction(value: str, allowed: Sequence[str] = REDUCTIONS) -> str:
@@ -60,31 +75,31 @@ def as_tensor(values: float | Sequence[float] | None) -> torch.Tensor | None:
 # --- regression: outputs and float targets of the same shape -------------------------------
 
 
-@fits("regression")
+@LOSSES.register("l1", tasks={"regression"})
 def l1(reduction: str = "mean") -> nn.Module:
     """Mean absolute error."""
     return nn.L1Loss(reduction=check_reduction(reduction))
 
 
-@fits("regression")
+@LOSSES.register("mse", tasks={"regression"})
 def mse(reduction: str = "mean") -> nn.Module:
     """Mean squared error."""
     return nn.MSELoss(reduction=check_reduction(reduction))
 
 
-@fits("regression")
+@LOSSES.register("smooth_l1", tasks={"regression"})
 def smooth_l1(beta: float = 1.0, reduction: str = "mean") -> nn.Module:
     """Squared below ``beta``, absolute above: less pulled by outliers than MSE."""
     return nn.SmoothL1Loss(beta=beta, reduction=check_reduction(reduction))
 
 
-@fits("regression")
+@LOSSES.register("huber", tasks={"regression"})
 def huber(delta: float = 1.0, reduction: str = "mean") -> nn.Module:
     """Huber loss: smooth_l1 scaled by ``delta`` (equal when delta = beta = 1)."""
     return nn.HuberLoss(delta=delta, reduction=check_reduction(reduction))
 
 
-@fits("regression")
+@LOSSES.register("poisson_nll", tasks={"regression"})
 def poisson_nll(
     log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean"
 ) -> nn.Module:
@@ -97,7 +112,7 @@ def poisson_nll(
 # --- classification: logits [B, C], class indices [B] ---------------------------------------
 
 
-@fits("classification")
+@LOSSES.register("cross_entropy", tasks={"classification"})
 def cross_entropy(
     label_smoothing: float = 0.0,
     weight: Sequence[float] | None = None,
@@ -113,7 +128,7 @@ def cross_entropy(
     )
 
 
-@fits("classification")
+@LOSSES.register("multi_margin", tasks={"classification"})
 def multi_margin(
     p: int = 1,
     margin: float = 1.0,
@@ -162,7 +177,7 @@ class ChannelBCEWithLogits(nn.Module):
         )
 
 
-@fits("segmentation")
+@LOSSES.register("bce_with_logits", tasks={"segmentation"})
 def bce_with_logits(
     pos_weight: float | Sequence[float] | None = None,
     weight: Sequence[float] | None = None,
@@ -179,7 +194,9 @@ def bce_with_logits(
 # --- losses that need inputs no task gives ---------------------------------------------------
 
 
-@fits(needs="log-probabilities, but models return logits; use loss=cross_entropy")
+@LOSSES.register(
+    "nll", tasks=(), needs="log-probabilities, but models return logits; use loss=cross_entropy"
+)
 def nll(
     weight: Sequence[float] | None = None, ignore_index: int = -100, reduction: str = "mean"
 ) -> nn.Module:
@@ -189,13 +206,17 @@ def nll(
     )
 
 
-@fits(needs="probabilities, but models return logits; use loss=bce_with_logits")
+@LOSSES.register(
+    "bce", tasks=(), needs="probabilities, but models return logits; use loss=bce_with_logits"
+)
 def bce(weight: Sequence[float] | None = None, reduction: str = "mean") -> nn.Module:
     """Binary cross-entropy of probabilities in [0, 1] (after sigmoid)."""
     return nn.BCELoss(weight=as_tensor(weight), reduction=check_reduction(reduction))
 
 
-@fits(needs="log-probabilities [B, C] and target distributions [B, C]")
+@LOSSES.register(
+    "kl_div", tasks=(), needs="log-probabilities [B, C] and target distributions [B, C]"
+)
 def kl_div(reduction: str = "batchmean", log_target: bool = False) -> nn.Module:
     """KL(target || input). The input must be log-probabilities (log_softmax), not
     probabilities: probabilities give wrong, even negative, values. ``batchmean`` (sum / batch
@@ -204,37 +225,45 @@ def kl_div(reduction: str = "batchmean", log_target: bool = False) -> nn.Module:
     return nn.KLDivLoss(reduction=check_reduction(reduction, allowed), log_target=log_target)
 
 
-@fits(needs="a predicted variance next to the predicted mean")
+@LOSSES.register("gaussian_nll", tasks=(), needs="a predicted variance next to the predicted mean")
 def gaussian_nll(full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> nn.Module:
     """Gaussian negative log-likelihood: called as loss(mean, target, variance)."""
     return nn.GaussianNLLLoss(full=full, eps=eps, reduction=check_reduction(reduction))
 
 
-@fits(needs="two score tensors and +1/-1 targets (which one should rank higher)")
+@LOSSES.register(
+    "margin_ranking",
+    tasks=(),
+    needs="two score tensors and +1/-1 targets (which one should rank higher)",
+)
 def margin_ranking(margin: float = 0.0, reduction: str = "mean") -> nn.Module:
     """max(0, -y * (x1 - x2) + margin): called as loss(x1, x2, y)."""
     return nn.MarginRankingLoss(margin=margin, reduction=check_reduction(reduction))
 
 
-@fits(needs="distances and +1/-1 targets (similar or not)")
+@LOSSES.register("hinge_embedding", tasks=(), needs="distances and +1/-1 targets (similar or not)")
 def hinge_embedding(margin: float = 1.0, reduction: str = "mean") -> nn.Module:
     """x for similar pairs (y=1), max(0, margin - x) for dissimilar ones (y=-1)."""
     return nn.HingeEmbeddingLoss(margin=margin, reduction=check_reduction(reduction))
 
 
-@fits(needs="multi-label targets [B, C] of class indices padded with -1")
+@LOSSES.register(
+    "multilabel_margin",
+    tasks=(),
+    needs="multi-label targets [B, C] of class indices padded with -1",
+)
 def multilabel_margin(reduction: str = "mean") -> nn.Module:
     """Multi-label hinge loss on class scores."""
     return nn.MultiLabelMarginLoss(reduction=check_reduction(reduction))
 
 
-@fits(needs="+1/-1 targets")
+@LOSSES.register("soft_margin", tasks=(), needs="+1/-1 targets")
 def soft_margin(reduction: str = "mean") -> nn.Module:
     """Two-class logistic loss log(1 + exp(-y * x)) with y in {-1, +1}."""
     return nn.SoftMarginLoss(reduction=check_reduction(reduction))
 
 
-@fits(needs="multi-hot targets [B, C]")
+@LOSSES.register("multilabel_soft_margin", tasks=(), needs="multi-hot targets [B, C]")
 def multilabel_soft_margin(
     weight: Sequence[float] | None = None, reduction: str = "mean"
 ) -> nn.Module:
@@ -244,13 +273,13 @@ def multilabel_soft_margin(
     )
 
 
-@fits(needs="two embedding tensors and +1/-1 targets")
+@LOSSES.register("cosine_embedding", tasks=(), needs="two embedding tensors and +1/-1 targets")
 def cosine_embedding(margin: float = 0.0, reduction: str = "mean") -> nn.Module:
     """1 - cos(x1, x2) for y=1, max(0, cos(x1, x2) - margin) for y=-1 (margin in [-1, 1])."""
     return nn.CosineEmbeddingLoss(margin=margin, reduction=check_reduction(reduction))
 
 
-@fits(needs="anchor, positive and negative embeddings")
+@LOSSES.register("triplet_margin", tasks=(), needs="anchor, positive and negative embeddings")
 def triplet_margin(
     margin: float = 1.0,
     p: float = 2.0,
@@ -264,7 +293,9 @@ def triplet_margin(
     )
 
 
-@fits(needs="log-probability sequences (T, B, C) with input and target lengths")
+@LOSSES.register(
+    "ctc", tasks=(), needs="log-probability sequences (T, B, C) with input and target lengths"
+)
 def ctc(blank: int = 0, zero_infinity: bool = False, reduction: str = "mean") -> nn.Module:
     """Connectionist temporal classification: called as loss(log_probs, targets, in_lens,
     target_lens), log_probs from log_softmax over classes."""

@@ -21,6 +21,26 @@ from dltrain.train.checkpoint import strip_prefixes
 
 NOT_OPTIONS = {"self", "params"}
 
+# torch's optimizers by config name; ``momentum`` is sgd with momentum 0.9 (its YAML says so).
+for _name, _optimizer in {
+    "sgd": torch.optim.SGD,
+    "momentum": torch.optim.SGD,
+    "asgd": torch.optim.ASGD,
+    "adadelta": torch.optim.Adadelta,
+    "adafactor": torch.optim.Adafactor,
+    "adagrad": torch.optim.Adagrad,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "adamax": torch.optim.Adamax,
+    "lbfgs": torch.optim.LBFGS,
+    "nadam": torch.optim.NAdam,
+    "radam": torch.optim.RAdam,
+    "rmsprop": torch.optim.RMSprop,
+    "rprop": torch.optim.Rprop,
+    "sparse_adam": torch.optim.SparseAdam,
+}.items():
+    OPTIMIZERS.add(_name, _optimizer)
+
 
 def tupled(value: Any) -> Any:
     """Config lists as tuples: torch wants tuples for betas, etas, step_sizes, eps pairs."""
@@ -40,15 +60,13 @@ def build_optimizer(
     Pass the run's grad_accum, grad_clip and precision to refuse an optimizer that cannot step
     under them (lbfgs) before anything runs.
     """
-    from dltrain.components.build import call_builder
-
     name = section["name"]
     builder = OPTIMIZERS.get(name)
     options = {k: tupled(v) for k, v in section.items() if k != "param_groups"}
     named = trainable_parameters(model)
     groups = param_groups(named, section.get("param_groups") or [], model, name, builder)
     check_model_fits(name, builder, model, named, len(groups))
-    optimizer = call_builder(OPTIMIZERS, options, groups)
+    optimizer = OPTIMIZERS.build(options, groups)
     check_step_fits(optimizer, grad_accum, grad_clip, precision)
     return optimizer
 

@@ -10,6 +10,7 @@ group's own learning rate, so per-group rates (``optimizer.param_groups``) keep 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,15 +29,15 @@ from torch.optim.lr_scheduler import (
 )
 
 from dltrain.errors import UserError
-from dltrain.registry import Registry, did_you_mean
+from dltrain.registry import SCHEDULERS, Registry, did_you_mean
 
 # Named learning-rate lambdas: a config picks one by name (never code) and sets its parameters.
 # LR_FACTORS give the factor of the initial lr at step t (scheduler=lambda); LR_MULTIPLIERS the
 # factor applied to the previous step's lr (scheduler=multiplicative). Add your own with
 # ``@LR_FACTORS.register("name")`` in a module listed in imports=[...]; each entry takes the
 # scheduler's keys (and total_steps) as keywords and returns ``t -> factor``.
-LR_FACTORS = Registry("lr_factor")
-LR_MULTIPLIERS = Registry("lr_multiplier")
+LR_FACTORS = Registry("lr_factor", "LR_FACTORS")
+LR_MULTIPLIERS = Registry("lr_multiplier", "LR_MULTIPLIERS")
 Lambda = Callable[[int], float]
 
 
@@ -90,6 +91,7 @@ def _warmup(warmup_steps: int, **_: Any) -> Lambda:
     return lambda t: min(1.0, (t + 1) / (warmup_steps + 1))
 
 
+@SCHEDULERS.register("none")
 def no_scheduler(optimizer: torch.optim.Optimizer) -> None:
     """No scheduler: the optimizer's learning rate stays as configured."""
     return None
@@ -100,6 +102,7 @@ def group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
     return [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
 
 
+@SCHEDULERS.register("lambda")
 def lambda_lr(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -123,6 +126,7 @@ def lambda_lr(
     return LambdaLR(optimizer, factor)
 
 
+@SCHEDULERS.register("multiplicative")
 def multiplicative(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -142,11 +146,13 @@ def multiplicative(
     return MultiplicativeLR(optimizer, factor)
 
 
+@SCHEDULERS.register("cosine")
 def cosine(optimizer: torch.optim.Optimizer, total_steps: int, eta_min: float = 0.0) -> LRScheduler:
     """Cosine annealing over the whole run (``total_steps`` is filled in by the runner)."""
     return CosineAnnealingLR(optimizer, T_max=max(1, total_steps), eta_min=eta_min)
 
 
+@SCHEDULERS.register("polynomial")
 def polynomial(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -157,6 +163,7 @@ def polynomial(
     return PolynomialLR(optimizer, total_iters=total_iters or max(1, total_steps), power=power)
 
 
+@SCHEDULERS.register("warmup_cosine")
 def warmup_cosine(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -184,6 +191,7 @@ def warmup_cosine(
     return LambdaLR(optimizer, [factor_for(lr) for lr in group_lrs(optimizer)])
 
 
+@SCHEDULERS.register("cyclic")
 def cyclic(
     optimizer: torch.optim.Optimizer,
     base_lr: float = 1e-4,
@@ -214,6 +222,7 @@ def cyclic(
     )
 
 
+@SCHEDULERS.register("onecycle")
 def onecycle(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -247,15 +256,12 @@ def build_part(
     optimizer: torch.optim.Optimizer, section: Mapping[str, Any], total_steps: int, index: int
 ) -> LRScheduler:
     """One scheduler of a sequential or chained list, from its own small config."""
-    from dltrain.components.build import call_builder
-    from dltrain.registry import SCHEDULERS
-
     where = f"scheduler.schedulers[{index}]"
     if not isinstance(section, Mapping) or "name" not in section:
         raise UserError(f"{where} must be a config with a name, e.g. {{name: linear}}.")
     if "interval" in section or "monitor" in section:
         raise UserError(f"{where}: set interval on the outer scheduler; it applies to all.")
-    part = call_builder(SCHEDULERS, section, optimizer, total_steps=total_steps)
+    part = SCHEDULERS.build(section, optimizer, total_steps=total_steps)
     if part is None or isinstance(part, ReduceLROnPlateau):
         raise UserError(
             f"{where}: '{section['name']}' cannot be part of a list (it has no step of its own)."
@@ -263,6 +269,7 @@ def build_part(
     return part
 
 
+@SCHEDULERS.register("sequential")
 def sequential(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -284,6 +291,7 @@ def sequential(
     return SequentialLR(optimizer, parts, milestones=list(milestones))
 
 
+@SCHEDULERS.register("chained")
 def chained(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -294,3 +302,91 @@ def chained(
         raise ValueError("chained needs at least one scheduler in scheduler.schedulers")
     parts = [build_part(optimizer, s, total_steps, i) for i, s in enumerate(schedulers)]
     return ChainedScheduler(parts, optimizer)
+
+
+# torch's own classes, registered as they are: their arguments are plain config values.
+for _name, _scheduler in {
+    "step": torch.optim.lr_scheduler.StepLR,
+    "step_decay": torch.optim.lr_scheduler.StepLR,
+    "multistep": torch.optim.lr_scheduler.MultiStepLR,
+    "constant": torch.optim.lr_scheduler.ConstantLR,
+    "linear": torch.optim.lr_scheduler.LinearLR,
+    "exponential": torch.optim.lr_scheduler.ExponentialLR,
+    "cosine_warm_restarts": torch.optim.lr_scheduler.CosineAnnealingWarmRestarts,
+    "plateau": ReduceLROnPlateau,
+}.items():
+    SCHEDULERS.add(_name, _scheduler)
+
+
+class LRStepper:
+    """Steps a scheduler at its interval: after each optimizer step, or at each epoch's end.
+
+    A scheduler with a ``monitor`` (plateau) steps on that metric of the epoch's record, on the
+    epochs where its split was evaluated (validation runs every trainer.val_every epochs).
+    """
+
+    def __init__(self, scheduler: Any, interval: str, monitor: str | None = None) -> None:
+        self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
+
+    def after_optimizer_step(self) -> None:
+        if self.scheduler is not None and self.interval == "step":
+            self.scheduler.step()
+
+    def after_epoch(self, record: Mapping[str, Any]) -> None:
+        if self.scheduler is None or self.interval != "epoch":
+            return
+        if self.monitor is None:
+            self.scheduler.step()
+            return
+        if self.monitor in record:
+            self.scheduler.step(record[self.monitor])
+            return
+        split = self.monitor.split("/")[0] + "/"
+        logged = sorted(k for k in record if "/" in k)
+        if any(k.startswith(split) for k in logged) or not split.startswith("val/"):
+            raise UserError(
+                f"scheduler.monitor={self.monitor} is not a logged metric. Logged: "
+                f"{', '.join(logged)}. Set scheduler.monitor to one of them."
+            )
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.scheduler.state_dict() if self.scheduler is not None else None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if self.scheduler is not None and state is not None:
+            self.scheduler.load_state_dict(state)
+
+
+def build_scheduler(
+    section: Mapping[str, Any],
+    optimizer: torch.optim.Optimizer,
+    steps_per_epoch: int,
+    max_epochs: int,
+    max_steps: int,
+) -> LRStepper:
+    """The scheduler, stepped at ``scheduler.interval``; ``total_steps`` counts that interval."""
+    interval = section.get("interval", "epoch")
+    if interval not in ("epoch", "step"):
+        raise UserError(f"scheduler.interval must be epoch or step, got '{interval}'.")
+    total_steps = steps_per_epoch * max_epochs
+    if max_steps > 0:
+        total_steps = min(total_steps, max_steps)
+    if interval == "epoch":
+        total_steps = math.ceil(total_steps / steps_per_epoch)
+    scheduler = SCHEDULERS.build(
+        section, optimizer, exclude=("name", "interval", "monitor"), total_steps=total_steps
+    )
+    monitor = None
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        monitor = section.get("monitor") or "val/loss"
+        if not re.match(r"^(train|val)/\w+$", monitor):
+            raise UserError(
+                f"scheduler.monitor must name a logged metric such as val/loss or val/accuracy, "
+                f"got '{monitor}'."
+            )
+        if interval != "epoch":
+            raise UserError(
+                f"scheduler '{section['name']}' steps on {monitor}, which is measured once per "
+                "epoch: set scheduler.interval=epoch."
+            )
+    return LRStepper(scheduler, interval, monitor)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dltrain.components.losses import check_reduction
+from dltrain.registry import LOSSES
 
 SEGMENTATION = frozenset({"segmentation"})
 
@@ -58,42 +59,40 @@ def overlap(
     return (probs * truth).sum(dims), probs.sum(dims), truth.sum(dims)
 
 
-class DiceLoss(nn.Module):
+class _OverlapLoss(nn.Module):
+    """1 - score(|P * T|, |P|, |T|) of soft predictions, averaged over images and channels."""
+
+    def __init__(self, smooth: float = 1.0) -> None:
+        super().__init__()
+        self.smooth = smooth
+
+    def score(self, inter: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        with float32(logits):
+            return 1 - self.score(*overlap(logits.float(), targets)).mean()
+
+
+@LOSSES.register("dice", tasks=SEGMENTATION)
+class DiceLoss(_OverlapLoss):
     """1 - (2 |P * T| + smooth) / (|P| + |T| + smooth), averaged over images and channels."""
 
-    tasks = SEGMENTATION
-
-    def __init__(self, smooth: float = 1.0) -> None:
-        super().__init__()
-        self.smooth = smooth
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        with float32(logits):
-            inter, pred, truth = overlap(logits.float(), targets)
-            dice = (2 * inter + self.smooth) / (pred + truth + self.smooth)
-            return 1 - dice.mean()
+    def score(self, inter: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        return (2 * inter + self.smooth) / (pred + truth + self.smooth)
 
 
-class IoULoss(nn.Module):
+@LOSSES.register("iou", tasks=SEGMENTATION)
+class IoULoss(_OverlapLoss):
     """1 - (|P * T| + smooth) / (|P| + |T| - |P * T| + smooth): the soft Jaccard loss."""
 
-    tasks = SEGMENTATION
-
-    def __init__(self, smooth: float = 1.0) -> None:
-        super().__init__()
-        self.smooth = smooth
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        with float32(logits):
-            inter, pred, truth = overlap(logits.float(), targets)
-            iou = (inter + self.smooth) / (pred + truth - inter + self.smooth)
-            return 1 - iou.mean()
+    def score(self, inter: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        return (inter + self.smooth) / (pred + truth - inter + self.smooth)
 
 
+@LOSSES.register("dice_bce", tasks=SEGMENTATION)
 class DiceBCELoss(nn.Module):
     """bce_weight * BCE-with-logits + dice_weight * Dice (cross-entropy for C channels)."""
-
-    tasks = SEGMENTATION
 
     def __init__(self, smooth: float = 1.0, bce_weight: float = 1.0, dice_weight: float = 1.0):
         super().__init__()
@@ -111,14 +110,13 @@ class DiceBCELoss(nn.Module):
             return self.bce_weight * pixel + self.dice_weight * self.dice(logits, targets)
 
 
+@LOSSES.register("focal", tasks=SEGMENTATION)
 class FocalLoss(nn.Module):
     """Sigmoid focal loss per element: alpha_t * (1 - p_t) ** gamma * BCE (Lin et al. 2017).
 
     ``alpha`` weighs positives (1 - alpha the negatives); null turns it off. C channels get one
     sigmoid focal term per class against one-hot targets, as in RetinaNet.
     """
-
-    tasks = SEGMENTATION
 
     def __init__(
         self, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "mean"

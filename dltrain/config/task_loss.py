@@ -18,7 +18,8 @@ DEFAULT_LOSS = {"classification": "cross_entropy", "segmentation": "dice_bce", "
 
 def resolve_loss(cfg: DictConfig) -> None:
     """Replace ``loss: auto`` by the task's default loss, then check the loss fits the task."""
-    from dltrain.components.build import check_loss_fits, model_task
+    from dltrain.components.losses import check_loss_fits
+    from dltrain.models.build import model_task
 
     task = model_task(cfg.model)
     if cfg.loss.name == "auto":

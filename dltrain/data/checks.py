@@ -7,7 +7,7 @@ Downloads happen here too, once, in the launching process.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,14 @@ def _check_files(
         f"({', '.join(names)}) in {folder}/, point data.root at the folder that holds "
         f"{folder.relative_to(Path(cfg['root']).expanduser())}/, or {fix}."
     )
+
+
+def check_fashionmnist(cfg: Mapping[str, Any]) -> None:
+    check_idx_dataset(cfg, "FashionMNIST")
+
+
+def check_mnist(cfg: Mapping[str, Any]) -> None:
+    check_idx_dataset(cfg, "MNIST")
 
 
 def check_idx_dataset(cfg: Mapping[str, Any], dataset_class: str) -> None:
@@ -197,17 +205,6 @@ def check_quadratic(cfg: Mapping[str, Any]) -> None:
         raise UserError(f"data.test_split must be in [0, 1), got {cfg['test_split']}.")
 
 
-CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {
-    "fashionmnist": lambda cfg: check_idx_dataset(cfg, "FashionMNIST"),
-    "mnist": lambda cfg: check_idx_dataset(cfg, "MNIST"),
-    "cifar10": check_cifar10,
-    "imagefolder": check_imagefolder,
-    "csv": check_csv,
-    "digits": check_digits,
-    "quadratic": check_quadratic,
-}
-
-
 def check_transforms(cfg: Mapping[str, Any]) -> None:
     """Names first (torch-free); a non-empty list is also built and tried on a blank sample."""
     specs = cfg.get("train_transforms")
@@ -222,10 +219,10 @@ def check_transforms(cfg: Mapping[str, Any]) -> None:
 
 
 def check_data(cfg: Mapping[str, Any]) -> None:
-    """Run the data set's check: built-ins here, user data sets via a ``check`` attribute."""
+    """Run the check the data set registered (``check=``), then the training transforms'."""
     from dltrain.registry import DATA
 
-    check = CHECKS.get(cfg["name"]) or getattr(DATA.get(cfg["name"]), "check", None)
+    check = DATA.entry(cfg["name"]).check
     if check is not None:
         check(cfg)
     check_transforms(cfg)

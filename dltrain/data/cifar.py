@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
-from dltrain.data.checks import CIFAR10_FOLDER, CIFAR10_TEST, CIFAR10_TRAIN
+from dltrain.data.checks import CIFAR10_FOLDER, CIFAR10_TEST, CIFAR10_TRAIN, check_cifar10
+from dltrain.registry import DATA
 
 STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 LABEL_NAMES = [
@@ -79,6 +80,7 @@ def _read(folder: Path, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Ten
     return torch.from_numpy(images), torch.from_numpy(labels)
 
 
+@DATA.register("cifar10", tasks={"classification"}, check=check_cifar10)
 def cifar10(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
     folder = Path(cfg["root"]).expanduser() / CIFAR10_FOLDER
     pipeline = image_pipeline(cfg, 3, STATS, task)

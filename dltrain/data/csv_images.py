@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
-from dltrain.data.checks import read_csv_header
+from dltrain.data.checks import check_csv, read_csv_header
 from dltrain.data.decode_cache import cached_decode
 from dltrain.data.idx import FAKES
 from dltrain.data.torchvision_sets import MNIST_TASKS, STATS
 from dltrain.errors import UserError
+from dltrain.registry import DATA
 
 
 def read_csv_images(path: Path, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,6 +49,7 @@ def read_cached(path: Path, channels: int, cache: bool = True) -> tuple[torch.Te
     )
 
 
+@DATA.register("csv", tasks=MNIST_TASKS, check=check_csv)
 def csv(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
     channels, cache = cfg["shape"][0], cfg.get("cache", True)
     stats = STATS["FashionMNIST"] if channels == 1 else None  # the Kaggle files' data set
@@ -66,9 +68,6 @@ def csv(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
             f"0..{cfg['num_classes'] - 1}: set data.num_classes to the number of classes."
         )
     return image_splits(cfg, train, test, cfg["num_classes"])
-
-
-csv.tasks = MNIST_TASKS
 
 
 def write_fake_csv(

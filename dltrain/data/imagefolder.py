@@ -19,8 +19,9 @@ import torch
 from PIL import Image
 
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
-from dltrain.data.checks import image_classes, image_files
+from dltrain.data.checks import check_imagefolder, image_classes, image_files
 from dltrain.data.decode_cache import cached_decode
+from dltrain.registry import DATA
 
 STATS_SAMPLE = 2000  # images used to estimate the per-channel mean and std
 
@@ -91,6 +92,7 @@ def _folder(
     )
 
 
+@DATA.register("imagefolder", tasks={"classification"}, check=check_imagefolder)
 def imagefolder(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
     channels, size, in_memory = cfg["shape"][0], cfg["image_size"], cfg.get("in_memory", True)
     load = {"in_memory": in_memory, "cache": cfg.get("cache", True)}

@@ -15,6 +15,8 @@ import torch
 from torch.utils.data import Subset, TensorDataset
 
 from dltrain.data.base import SPLIT_SEED, DataSplits, split_off
+from dltrain.data.checks import check_quadratic
+from dltrain.registry import DATA
 
 DATA_SEED = 0
 
@@ -27,6 +29,7 @@ def quadratic_points(num_points: int = 1000, noise: float = 0.1) -> tuple[torch.
     return x, y
 
 
+@DATA.register("quadratic", tasks={"regression"}, check=check_quadratic)
 def quadratic(cfg: Mapping[str, Any], task: str = "regression") -> DataSplits:
     dataset = TensorDataset(*quadratic_points(cfg["num_points"], cfg["noise"]))
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(SPLIT_SEED))
@@ -34,6 +37,3 @@ def quadratic(cfg: Mapping[str, Any], task: str = "regression") -> DataSplits:
     test = Subset(dataset, order[:n_test].tolist()) if n_test else None
     train, val = split_off(Subset(dataset, order[n_test:].tolist()), cfg.get("val_split", 0.0))
     return DataSplits(train=train, val=val, test=test, num_classes=1, task="regression")
-
-
-quadratic.tasks = frozenset({"regression"})

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from dltrain.data.base import DataSplits, split_off
+from dltrain.registry import DATA
 
 
 def _make(size: int, shape: list[int], classes: int, noise: float, generator: torch.Generator):
@@ -18,6 +19,7 @@ def _make(size: int, shape: list[int], classes: int, noise: float, generator: to
     return TensorDataset(inputs, targets)
 
 
+@DATA.register("synthetic", tasks={"classification"})
 def synthetic(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
     shape, classes, noise = list(cfg["shape"]), cfg["num_classes"], cfg.get("noise", 0.5)
     generator = torch.Generator().manual_seed(0)

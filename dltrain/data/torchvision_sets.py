@@ -12,6 +12,8 @@ from typing import Any
 import torchvision.datasets
 
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
+from dltrain.data.checks import check_fashionmnist, check_mnist
+from dltrain.registry import DATA
 
 # per-channel mean and std of each training set, pixels in [0, 1]
 STATS = {"FashionMNIST": ((0.2860,), (0.3530,)), "MNIST": ((0.1307,), (0.3081,))}
@@ -27,13 +29,11 @@ def _load(cfg: Mapping[str, Any], dataset_class: str, task: str) -> DataSplits:
     return image_splits(cfg, parts[True], parts[False], num_classes=10)
 
 
+@DATA.register("fashionmnist", tasks=MNIST_TASKS, check=check_fashionmnist)
 def fashionmnist(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
     return _load(cfg, "FashionMNIST", task)
 
 
+@DATA.register("mnist", tasks=MNIST_TASKS, check=check_mnist)
 def mnist(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
     return _load(cfg, "MNIST", task)
-
-
-fashionmnist.tasks = MNIST_TASKS
-mnist.tasks = MNIST_TASKS

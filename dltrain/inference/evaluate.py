@@ -48,10 +48,12 @@ def find_checkpoint(path: Path) -> Path:
 
 def run_eval(args: list[str]) -> dict[str, float]:
     options, data_overrides = parse_args(args)
-    from dltrain.components.build import build_data, build_loss, build_model, model_task
+    from dltrain.components.losses import build_loss
+    from dltrain.data.build import build_data
     from dltrain.data.checks import check_data
     from dltrain.data.loaders import build_loader, loader_kind
     from dltrain.distributed.device import resolve_device
+    from dltrain.models.build import build_model, model_task
     from dltrain.registry import import_user_modules
     from dltrain.train import checkpoint
     from dltrain.train.loop import evaluate

@@ -72,7 +72,7 @@ def _onnx(trained: Trained, example: torch.Tensor, path: Path) -> Runner:
 def _safetensors(trained: Trained, example: torch.Tensor, path: Path) -> Runner:
     from safetensors.torch import load_model, save_model
 
-    from dltrain.components.build import build_model
+    from dltrain.models.build import build_model
 
     metadata = {"dltrain_config": json.dumps(trained.cfg), "task": trained.task}
     save_model(trained.model, str(path), metadata=metadata)

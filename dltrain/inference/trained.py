@@ -61,8 +61,8 @@ def load_trained(
     ckpt: str | Path, device: str = "auto", data_overrides: Sequence[str] = ()
 ) -> Trained:
     """The model of a checkpoint file or run folder (best.pt, else last.pt), weights loaded."""
-    from dltrain.components.build import build_model, model_task
     from dltrain.distributed.device import resolve_device
+    from dltrain.models.build import build_model, model_task
     from dltrain.registry import import_user_modules
     from dltrain.train import checkpoint
 
@@ -90,7 +90,7 @@ def split_dataset(trained: Trained, split: str) -> tuple[str, Dataset]:
 
     ``split``: train, val, test, or auto (val when the data set has one, else test).
     """
-    from dltrain.components.build import build_data
+    from dltrain.data.build import build_data
     from dltrain.data.checks import check_data
 
     if split not in ("auto", "train", "val", "test"):

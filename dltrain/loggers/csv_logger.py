@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dltrain.registry import LOGGERS
 from dltrain.train.run_files import write_text_atomic
 
 LEADING = ("epoch", "step")
 
 
+@LOGGERS.register("csv")
 class CSVLogger:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / "metrics.csv"

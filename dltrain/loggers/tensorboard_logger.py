@@ -17,12 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dltrain.registry import LOGGERS
+
 SPLITS = ("train/", "val/", "test/")
 
 
+@LOGGERS.register("tensorboard", requires=("tensorboard", "dltrain[tensorboard]"))
 class TensorBoardLogger:
-    requires = ("tensorboard", "dltrain[tensorboard]")
-
     def __init__(self, run_dir: Path) -> None:
         self.folder = run_dir / "tensorboard"
         self.writer: Any = None

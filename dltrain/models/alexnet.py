@@ -11,12 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dltrain.registry import MODELS
+
 STEMS = ("small", "imagenet")
 
 
+@MODELS.register("alexnet", task="classification")
 class AlexNet(nn.Module):
-    task = "classification"
-
     def __init__(
         self,
         in_channels: int = 1,

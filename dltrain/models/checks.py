@@ -29,9 +29,8 @@ def check_model_section(model: Any, fresh_run: bool) -> None:
         from dltrain.models.init import parse_init
 
         parse_init(model["init"])
-    if model.get("arch"):  # a zoo model (torchvision, timm): does its library know the name?
-        from dltrain.registry import MODELS
+    from dltrain.registry import MODELS
 
-        check_arch = getattr(MODELS.get(model["name"]), "check_arch", None)
-        if check_arch is not None:
-            check_arch(str(model["arch"]))
+    check = MODELS.entry(model["name"]).check  # e.g. a zoo model: does its library know arch?
+    if check is not None:
+        check(model)

@@ -12,11 +12,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dltrain.registry import MODELS
 
+
+@MODELS.register("fmnist_cnn", task="classification")
 class FashionCNN(nn.Module):
     """Conv(32,5)-ReLU-MaxPool-Dropout, Conv(64,5)-ReLU-MaxPool-Dropout, 1024-512-classes."""
-
-    task = "classification"
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, dropout: float = 0.3) -> None:
         super().__init__()
@@ -38,10 +39,9 @@ class FashionCNN(nn.Module):
         return self.fc(torch.flatten(self.conv(x), 1))
 
 
+@MODELS.register("mlp", task="classification")
 class MLP(nn.Module):
     """Flatten, then Linear-ReLU(-Dropout) per hidden width, then Linear to classes."""
-
-    task = "classification"
 
     def __init__(
         self,
@@ -65,10 +65,9 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+@MODELS.register("lenet", task="classification")
 class LeNet(nn.Module):
     """LeNet-5 as in the tutorial (32x32 input); smaller inputs are zero-padded to 32x32."""
-
-    task = "classification"
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10) -> None:
         super().__init__()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dltrain.registry import MODELS
 
+
+@MODELS.register("softmax_regression", task="classification")
 class SoftmaxRegression(nn.Module):
     """Flatten, then one Linear layer to class logits.
 
     The tutorial ends with ``nn.Softmax``; it is left out because CrossEntropyLoss applies
     log-softmax itself (a softmax here would be applied twice and slow learning down).
     """
-
-    task = "classification"
 
     def __init__(self, in_features: int = 784, num_classes: int = 10) -> None:
         super().__init__()
@@ -24,10 +25,9 @@ class SoftmaxRegression(nn.Module):
         return self.fc(self.flatten(x))
 
 
+@MODELS.register("regression_mlp", task="regression")
 class RegressionMLP(nn.Module):
     """The optimizer comparison's regressor: Linear(in, hidden) - ReLU - Linear(hidden, out)."""
-
-    task = "regression"
 
     def __init__(self, in_features: int = 1, hidden: int = 20, out_features: int = 1) -> None:
         super().__init__()

@@ -8,6 +8,7 @@ the model is built: the import takes seconds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
@@ -15,7 +16,13 @@ from torch import nn
 from dltrain.errors import UserError
 from dltrain.models.adapt import adapt_first_conv
 from dltrain.models.weights import fits, load_weights, read_state_dict
-from dltrain.registry import did_you_mean
+from dltrain.registry import MODELS, did_you_mean
+
+
+def check_section(section: Mapping[str, Any]) -> None:
+    """Preflight: the library knows ``model.arch`` (before any folder exists)."""
+    if section.get("arch"):
+        check_arch(str(section["arch"]))
 
 
 def check_arch(arch: str) -> None:
@@ -30,6 +37,7 @@ def check_arch(arch: str) -> None:
         )
 
 
+@MODELS.register("timm", task="classification", check=check_section)
 def timm_model(
     arch: str = "resnet18",
     in_chans: int = 3,
@@ -59,9 +67,6 @@ def timm_model(
     return model
 
 
-timm_model.check_arch = check_arch  # preflight checks model.arch before any folder exists
-
-
 def _adapt_named_conv(model: nn.Module, name: str, in_chans: int) -> None:
     from timm.models import adapt_input_conv
 
@@ -80,6 +85,3 @@ def _adapt_named_conv(model: nn.Module, name: str, in_chans: int) -> None:
     if conv.bias is not None:
         new.bias.data.copy_(conv.bias.data)
     model.set_submodule(name, new)
-
-
-timm_model.task = "classification"  # type: ignore[attr-defined]

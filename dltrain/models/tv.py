@@ -9,6 +9,7 @@ torchvision is imported only when the model is built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
@@ -16,7 +17,7 @@ from torch import nn
 from dltrain.errors import UserError
 from dltrain.models.adapt import adapt_first_conv, replace_heads
 from dltrain.models.weights import fits, load_weights, read_state_dict
-from dltrain.registry import did_you_mean
+from dltrain.registry import MODELS, did_you_mean
 
 AUX_ARCHS = {"googlenet", "inception_v3"}  # their auxiliary heads would return tuples
 
@@ -25,6 +26,12 @@ def classification_archs() -> list[str]:
     import torchvision
 
     return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def check_section(section: Mapping[str, Any]) -> None:
+    """Preflight: the library knows ``model.arch`` (before any folder exists)."""
+    if section.get("arch"):
+        check_arch(str(section["arch"]))
 
 
 def check_arch(arch: str) -> None:
@@ -45,6 +52,7 @@ def _create(arch: str, kwargs: dict[str, Any]) -> nn.Module:
     return torchvision.models.get_model(arch, weights=None, **kwargs)
 
 
+@MODELS.register("torchvision", task="classification", check=check_section)
 def torchvision_model(
     arch: str = "resnet18",
     in_channels: int = 3,
@@ -69,12 +77,6 @@ def torchvision_model(
     return model
 
 
-torchvision_model.check_arch = check_arch  # preflight checks model.arch before any folder exists
-
-
 def _classes(model: nn.Module) -> int:
     """The class count of the architecture's own head (1000 for ImageNet models)."""
     return int(getattr(model, "num_classes", 0) or 1000)
-
-
-torchvision_model.task = "classification"  # type: ignore[attr-defined]

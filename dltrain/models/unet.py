@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dltrain.registry import MODELS
+
 
 class DoubleConv(nn.Module):
     """(3x3 conv without bias => BatchNorm => ReLU) twice; BatchNorm makes the bias redundant."""
@@ -72,10 +74,9 @@ class OutConv(nn.Module):
         return self.conv(x)
 
 
+@MODELS.register("unet", task="segmentation")
 class UNet(nn.Module):
     """U-Net; ``base_width`` channels in the first block (64 in the paper), doubling per level."""
-
-    task = "segmentation"
 
     def __init__(
         self,

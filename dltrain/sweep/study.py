@@ -44,7 +44,7 @@ def study_direction(config: DictConfig, direction: str) -> str:
         )
     if direction in ("max", "min"):
         return "maximize" if direction == "max" else "minimize"
-    from dltrain.components.build import model_task
+    from dltrain.models.build import model_task
     from dltrain.registry import import_user_modules
     from dltrain.train.metrics import resolve_monitor
 

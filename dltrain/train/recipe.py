@@ -18,14 +18,10 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from dltrain.components.build import (
-    build_data,
-    build_loss,
-    build_model,
-    build_optimizer,
-    build_scheduler,
-    model_task,
-)
+from dltrain.components.losses import build_loss
+from dltrain.components.optimizers import build_optimizer
+from dltrain.components.schedulers import build_scheduler
+from dltrain.data.build import build_data
 from dltrain.data.loaders import build_loader, loader_kind
 from dltrain.distributed.context import (
     any_rank,
@@ -38,6 +34,7 @@ from dltrain.distributed.context import (
 from dltrain.distributed.device import resolve_device
 from dltrain.errors import Interrupted, RunError, UserError
 from dltrain.loggers.writer import open_writer
+from dltrain.models.build import build_model, model_task
 from dltrain.registry import import_user_modules
 from dltrain.train import checkpoint
 from dltrain.train.checkpointer import Checkpointer

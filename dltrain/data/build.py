@@ -1,0 +1,22 @@
+"""A data set's splits from its config section, with the targets the model's task needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dltrain.errors import UserError
+from dltrain.registry import DATA
+
+
+def build_data(section: Mapping[str, Any], task: str = "classification") -> Any:
+    """The data set's splits with targets for ``task``."""
+    entry = DATA.entry(section["name"])
+    tasks = entry.tasks or {"classification"}  # a user's data set that names none: labels
+    if task not in tasks:
+        offers = ", ".join(sorted(tasks))
+        raise UserError(
+            f"data '{section['name']}' has no {task} targets (it offers {offers})."
+            " Pick a model for that task or another data set."
+        )
+    return entry.target(section, task=task)
