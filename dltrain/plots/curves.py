@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.plots.figures import TRAIN_COLOUR, VAL_COLOUR, new_figure, save
+from dltrain.train.monitor import LOWER_IS_BETTER
 
 Event = Mapping[str, Any]
-LOWER_IS_BETTER = {"loss", "mse", "mae"}  # as dltrain.train.metrics, without importing torch
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dltrain.plots.curves import read_events, split_events
 from dltrain.plots.figures import new_figure, save
 
 STYLES = {"pruned": "--", "failed": ":"}
 
 
 def plot_curves(jobs: Sequence[Any], monitor: str, path: Path) -> Path:
-    from dltrain.sweep.report import validation_curve
-
     figure = new_figure(8.0, 4.8)
     axes = figure.add_subplot()
     drawn = 0
@@ -45,3 +44,11 @@ def plot_curves(jobs: Sequence[Any], monitor: str, path: Path) -> Path:
     if drawn:
         axes.legend(fontsize=7, loc="best")
     return save(figure, path)
+
+
+def validation_curve(folder: Path, monitor: str) -> list[tuple[int, float]]:
+    path = folder / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    epochs, _ = split_events(read_events(path))
+    return [(e["epoch"], e[monitor]) for e in epochs if monitor in e]

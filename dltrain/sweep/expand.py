@@ -8,22 +8,13 @@ and from ``hydra.sweeper.params`` (an ``hparams_search=`` preset); the command l
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from dltrain.config.compose import compose
 from dltrain.errors import UserError
+from dltrain.sweep.overrides import parse, require_launcher, require_optuna
 
 OPTUNA_SWEEPER = "hydra_plugins.dltrain_sweepers"
-
-
-def parse(overrides: list[str]) -> list[Any]:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        return OverridesParser.create().parse_overrides(overrides)
-    except Exception as err:  # noqa: BLE001 - Hydra raises several parse error types
-        raise UserError(f"cannot parse the overrides: {err}") from None
 
 
 def sweep_jobs(overrides: list[str], multirun: bool) -> tuple[list[list[str]], bool]:
@@ -75,22 +66,3 @@ def sample_values(override: Any) -> list[str]:
     if isinstance(value, IntervalSweep):
         return [str(value.start), str(value.end)]
     return list(override.sweep_string_iterator())
-
-
-def require_optuna() -> None:
-    if importlib.util.find_spec("optuna") is None:
-        raise UserError(
-            "this search uses dltrain's Optuna sweeper, but optuna is not installed. "
-            "Install the extra: pip install 'dltrain[sweep]'."
-        )
-
-
-def require_launcher(parsed: list[Any]) -> None:
-    """hydra/launcher=submitit_* needs hydra-submitit-launcher: say which extra installs it."""
-    for o in parsed:
-        wants = o.key_or_group == "hydra/launcher" and str(o.value()).startswith("submitit")
-        if wants and importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
-            raise UserError(
-                f"{o.input_line} needs hydra-submitit-launcher, which is not installed. "
-                "Install the extra: pip install 'dltrain[slurm]'."
-            )

@@ -30,5 +30,6 @@ def main(argv: list[str] | None = None) -> None:
 
             fit(plain, job_dir, on_epoch_end=hook_from_env())
 
+
 if __name__ == "__main__":
     main()

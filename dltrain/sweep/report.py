@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.errors import UserError
-from dltrain.plots.curves import LOWER_IS_BETTER, read_events, split_events
+from dltrain.plots.curves import read_events, split_events
 from dltrain.sweep.status import COMPLETED, objective, read_results, read_status
+from dltrain.train.monitor import resolve_monitor
 
 STATUS_ORDER = {COMPLETED: 0, "pruned": 1, "running": 2, "interrupted": 3, "failed": 4}
 
@@ -105,9 +106,7 @@ def objective_of(jobs: list[Job]) -> tuple[str, str]:
 
             mode = (yaml.safe_load(config.read_text()) or {}).get("checkpoint", {}).get("mode")
             break
-    if mode not in ("max", "min"):
-        mode = "min" if monitor.rsplit("/", 1)[-1] in LOWER_IS_BETTER else "max"
-    return monitor, mode
+    return resolve_monitor(monitor, mode if mode in ("max", "min") else "auto", "")
 
 
 def sort_jobs(jobs: list[Job], mode: str) -> list[Job]:
@@ -128,14 +127,6 @@ def metric_columns(jobs: list[Job]) -> list[str]:
 def _epochs_run(folder: Path) -> int:
     path = folder / "metrics.jsonl"
     return len(split_events(read_events(path))[0]) if path.is_file() else 0
-
-
-def validation_curve(folder: Path, monitor: str) -> list[tuple[int, float]]:
-    path = folder / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    epochs, _ = split_events(read_events(path))
-    return [(e["epoch"], e[monitor]) for e in epochs if monitor in e]
 
 
 def _row(job: Job, columns: list[str]) -> list[str]:

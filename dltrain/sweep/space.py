@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dltrain.errors import UserError
-from dltrain.sweep.expand import parse
+from dltrain.sweep.overrides import parse
 
 
 def search_space(params: dict[str, Any], arguments: Iterable[str]) -> tuple[list[str], dict]:

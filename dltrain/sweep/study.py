@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltrain.sweep.expand import require_optuna
+from dltrain.sweep.overrides import require_optuna
 from dltrain.sweep.pruning import (
     PRUNER_ENV,
     STORAGE_ENV,
@@ -46,7 +46,7 @@ def study_direction(config: DictConfig, direction: str) -> str:
         return "maximize" if direction == "max" else "minimize"
     from dltrain.models.build import model_task
     from dltrain.registry import import_user_modules
-    from dltrain.train.metrics import resolve_monitor
+    from dltrain.train.monitor import resolve_monitor
 
     import_user_modules(list(config.imports))
     task = model_task(OmegaConf.to_container(config.model, resolve=True))

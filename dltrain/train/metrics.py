@@ -180,25 +180,6 @@ METRICS: dict[str, type[SplitMetrics]] = {
     "regression": RegressionMetrics,
 }
 # checkpoint.monitor=auto: what best.pt keeps, per task
-MONITORS: dict[str, tuple[str, str]] = {
-    "classification": ("val/accuracy", "max"),
-    "segmentation": ("val/dice", "max"),
-    "regression": ("val/loss", "min"),
-}
-LOWER_IS_BETTER = {"loss", "mse", "mae"}
-
-
-def resolve_monitor(monitor: str, mode: str, task: str) -> tuple[str, str]:
-    """``auto`` becomes the task's metric and direction; an explicit metric with mode ``auto``
-    is minimised when it is a loss or an error, maximised otherwise."""
-    if monitor == "auto":
-        monitor, task_mode = MONITORS.get(task, ("val/loss", "min"))
-        mode = task_mode if mode == "auto" else mode
-    if mode == "auto":
-        mode = "min" if monitor.rsplit("/", 1)[-1] in LOWER_IS_BETTER else "max"
-    return monitor, mode
-
-
 def metrics_for(task: str, device: torch.device) -> SplitMetrics:
     if task not in METRICS:
         raise ValueError(f"no metrics for task '{task}'; known tasks: {', '.join(METRICS)}")

@@ -41,7 +41,8 @@ from dltrain.train.checkpointer import Checkpointer
 from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
 from dltrain.train.grad_norm import GradNorm
 from dltrain.train.loop import Progress, StepConfig, evaluate, train_one_epoch
-from dltrain.train.metrics import metrics_for, resolve_monitor
+from dltrain.train.metrics import metrics_for
+from dltrain.train.monitor import resolve_monitor
 from dltrain.train.precision import Precision
 from dltrain.train.run_files import MetricsFile, setup_logging, write_json
 from dltrain.train.seeding import seed_everything, set_deterministic

@@ -1,0 +1,40 @@
+"""Hydra override strings of a sweep, and the optional packages the sweep they ask for needs.
+
+Config-free (no composition here), so the Optuna sweeper plugin and the search space can use
+it without depending on the config package that registers the plugin.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from dltrain.errors import UserError
+
+
+def parse(overrides: list[str]) -> list[Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except Exception as err:  # noqa: BLE001 - Hydra raises several parse error types
+        raise UserError(f"cannot parse the overrides: {err}") from None
+
+
+def require_optuna() -> None:
+    if importlib.util.find_spec("optuna") is None:
+        raise UserError(
+            "this search uses dltrain's Optuna sweeper, but optuna is not installed. "
+            "Install the extra: pip install 'dltrain[sweep]'."
+        )
+
+
+def require_launcher(parsed: list[Any]) -> None:
+    """hydra/launcher=submitit_* needs hydra-submitit-launcher: say which extra installs it."""
+    for o in parsed:
+        wants = o.key_or_group == "hydra/launcher" and str(o.value()).startswith("submitit")
+        if wants and importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+            raise UserError(
+                f"{o.input_line} needs hydra-submitit-launcher, which is not installed. "
+                "Install the extra: pip install 'dltrain[slurm]'."
+            )
