@@ -1,4 +1,4 @@
-"""The files of a run folder: train.log, metrics.jsonl, results.json (see DESIGN.md)."""
+"""The files of a run folder: train.log, metrics.jsonl, results.json (README, "The run folder")."""
 
 from __future__ import annotations
 
