@@ -1,5 +1,6 @@
-"""Data sets by name. Builders take the data config and return a DataSplits.
+"""Data sets by name: each module registers its builder with ``@DATA.register(name, tasks=...,
+check=...)``; a builder takes the data config and the model's task and returns a DataSplits.
 
-Data modules import torch inside functions, so checking that a data set is present (a config
-error, exit 2) stays fast and torch-free.
+``check`` functions live in checks.py and stay torch-free; the registry imports this package's
+modules the first time a data set is looked up.
 """

@@ -1,1 +1,2 @@
-"""Model architectures. Every model returns raw logits (no softmax) and declares its task."""
+"""Model architectures, each registered with the task it serves (``@MODELS.register(name,
+task=...)``). Every model returns raw logits (no softmax)."""

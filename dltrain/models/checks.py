@@ -6,6 +6,7 @@ Weight files must exist on a fresh run (a resumed run takes its weights from las
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +35,13 @@ def check_model_section(model: Any, fresh_run: bool) -> None:
     check = MODELS.entry(model["name"]).check  # e.g. a zoo model: does its library know arch?
     if check is not None:
         check(model)
+
+
+def arch_check(check_arch: Callable[[str], None]) -> Callable[[Mapping[str, Any]], None]:
+    """A zoo model's registered check: its library knows ``model.arch`` (no model is built)."""
+
+    def check(section: Mapping[str, Any]) -> None:
+        if section.get("arch"):
+            check_arch(str(section["arch"]))
+
+    return check

@@ -8,21 +8,15 @@ the model is built: the import takes seconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
 from dltrain.errors import UserError
 from dltrain.models.adapt import adapt_first_conv
+from dltrain.models.checks import arch_check
 from dltrain.models.weights import fits, load_weights, read_state_dict
 from dltrain.registry import MODELS, did_you_mean
-
-
-def check_section(section: Mapping[str, Any]) -> None:
-    """Preflight: the library knows ``model.arch`` (before any folder exists)."""
-    if section.get("arch"):
-        check_arch(str(section["arch"]))
 
 
 def check_arch(arch: str) -> None:
@@ -37,7 +31,7 @@ def check_arch(arch: str) -> None:
         )
 
 
-@MODELS.register("timm", task="classification", check=check_section)
+@MODELS.register("timm", task="classification", check=arch_check(check_arch))
 def timm_model(
     arch: str = "resnet18",
     in_chans: int = 3,

@@ -9,13 +9,13 @@ torchvision is imported only when the model is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
 from dltrain.errors import UserError
 from dltrain.models.adapt import adapt_first_conv, replace_heads
+from dltrain.models.checks import arch_check
 from dltrain.models.weights import fits, load_weights, read_state_dict
 from dltrain.registry import MODELS, did_you_mean
 
@@ -26,12 +26,6 @@ def classification_archs() -> list[str]:
     import torchvision
 
     return sorted(torchvision.models.list_models(module=torchvision.models))
-
-
-def check_section(section: Mapping[str, Any]) -> None:
-    """Preflight: the library knows ``model.arch`` (before any folder exists)."""
-    if section.get("arch"):
-        check_arch(str(section["arch"]))
 
 
 def check_arch(arch: str) -> None:
@@ -52,7 +46,7 @@ def _create(arch: str, kwargs: dict[str, Any]) -> nn.Module:
     return torchvision.models.get_model(arch, weights=None, **kwargs)
 
 
-@MODELS.register("torchvision", task="classification", check=check_section)
+@MODELS.register("torchvision", task="classification", check=arch_check(check_arch))
 def torchvision_model(
     arch: str = "resnet18",
     in_channels: int = 3,
