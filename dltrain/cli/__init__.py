@@ -123,7 +123,7 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-USAGE = usage()
+USAGE = usage()  # the text of ``dltrain --help``
 
 
 def find_verb(name: str) -> Verb:
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
                 if len(argv) == 2 and argv[0] == "help":  # dltrain help VERB
                     print(verb_help(find_verb(argv[1])))
                     return
-                print(USAGE)
+                print(usage())
                 sys.exit(0 if argv else EXIT_USER_ERROR)
             dispatch(argv[0], argv[1:])
     except KeyboardInterrupt:
