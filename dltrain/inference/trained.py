@@ -1,8 +1,9 @@
 """A trained model back from its checkpoint, with the config, data and normalisation it used.
 
-``plot``, ``predict`` and ``export`` start from a checkpoint (or a run folder) the way ``eval``
-does: the checkpoint's saved config rebuilds the model and, when needed, the data set, so the
-inputs a model sees after training are prepared exactly as during training.
+``eval``, ``plot``, ``predict``, ``export`` and ``summary`` open a run one way, ``load_trained``
+on a checkpoint file or a run folder (``find_checkpoint``): the checkpoint's saved config
+rebuilds the model and, when needed, the data set, so the inputs a model sees after training
+are prepared exactly as during training.
 """
 
 from __future__ import annotations
