@@ -15,6 +15,7 @@ in ``imports=[...]``. Adding a model or a data set takes two edits: its module a
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -75,12 +76,23 @@ class Registry:
 
     def add(self, name: str, target: Callable[..., Any], **facts: Any) -> None:
         """Register ``target`` under ``name`` (for objects defined elsewhere, e.g. torch's)."""
-        if "tasks" in facts and facts["tasks"] is not None:
+        facts = {**self._inherited(target), **facts}
+        if facts.get("tasks") is not None:
             facts["tasks"] = frozenset(facts["tasks"])
         old = self._entries.get(name)
         if old is not None and old.target is not target:
             raise UserError(f"{self.kind} '{name}' is registered twice.")
         self._entries[name] = Entry(name, target, **facts)
+
+    def _inherited(self, target: Callable[..., Any]) -> dict[str, Any]:
+        """The facts of the nearest registered base class: a subclass of UNet is a
+        segmentation model unless it says otherwise."""
+        for base in getattr(target, "__mro__", ())[1:]:
+            for entry in self._entries.values():
+                if entry.target is base:
+                    facts = {f.name: getattr(entry, f.name) for f in dataclasses.fields(Entry)}
+                    return {k: v for k, v in facts.items() if k not in ("name", "target")}
+        return {}
 
     def _load_builtins(self) -> None:
         if self._loaded:

@@ -112,3 +112,21 @@ def test_user_module_registers_a_model(tmp_path, monkeypatch):
 def test_missing_user_module_is_a_user_error():
     with pytest.raises(UserError, match="cannot import 'no_such_pkg.models'"):
         import_user_modules(["no_such_pkg.models"])
+
+
+def test_a_subclass_inherits_the_facts_of_its_registered_base():
+    from dltrain.models.unet import UNet
+
+    registry = Registry("model", "MODELS")
+    registry.add("unet", UNet, task="segmentation")
+
+    @registry.register("my_unet")
+    class MyUNet(UNet):
+        pass
+
+    @registry.register("my_head", task="classification")
+    class MyHead(UNet):
+        pass
+
+    assert registry.entry("my_unet").task == "segmentation"
+    assert registry.entry("my_head").task == "classification"

@@ -20,10 +20,8 @@ from torch import nn
 from dltrain.registry import LOSSES, MODELS
 
 
-@MODELS.register("tiny_seg")
+@MODELS.register("tiny_seg", task="segmentation")
 class TinySeg(nn.Module):
-    task = "segmentation"
-
     def __init__(self, in_channels: int, width: int = 8):
         super().__init__()
         self.net = nn.Sequential(
@@ -34,10 +32,8 @@ class TinySeg(nn.Module):
         return self.net(x)  # per-pixel logits, N x 1 x H x W
 
 
-@MODELS.register("tiny_reg")
+@MODELS.register("tiny_reg", task="regression")
 class TinyReg(nn.Module):
-    task = "regression"
-
     def __init__(self, in_features: int, out_features: int):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(in_features, 20), nn.ReLU(), nn.Linear(20, out_features))
@@ -46,18 +42,14 @@ class TinyReg(nn.Module):
         return self.net(x)
 
 
+@LOSSES.register("tiny_bce", tasks={"segmentation"})
 def tiny_bce():
     return nn.BCEWithLogitsLoss()
 
 
+@LOSSES.register("tiny_mse", tasks={"regression"})
 def tiny_mse():
     return nn.MSELoss()
-
-
-tiny_bce.tasks = {"segmentation"}
-tiny_mse.tasks = {"regression"}
-LOSSES.register("tiny_bce")(tiny_bce)
-LOSSES.register("tiny_mse")(tiny_mse)
 """
 CONFIGS = {
     "model/tiny_seg.yaml": "name: tiny_seg\nin_channels: ${data.shape.0}\n",

@@ -18,6 +18,11 @@ from dltrain.config.freeze import freeze, to_plain
 from dltrain.distributed import under_torchrun
 from dltrain.errors import exit_codes
 
+HELP = """\
+Composes configs/train.yaml with the overrides, validates every job's config before anything
+is written, then runs it in a new run folder (outputs/DATE/TIME; sweeps: multirun/DATE/TIME).
+`dltrain train --help` is Hydra's help: every config group and its options."""
+
 # Flags after which Hydra only prints something: no run, nothing to validate.
 INFO_FLAGS = {
     "--help",
@@ -34,6 +39,11 @@ INFO_FLAGS = {
     "-p",
     "--package",
 }
+
+
+def run(args: list[str]) -> None:
+    """The verb (``dltrain train --help`` goes to Hydra, which lists every option)."""
+    train(args)
 
 
 def train(args: list[str]) -> None:

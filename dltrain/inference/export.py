@@ -1,4 +1,4 @@
-"""``dltrain export ckpt=PATH format=...``: the model in a deployable format, checked.
+"""The model in a deployable format, checked (``dltrain export``, dltrain/cli/export.py).
 
 Every format is exported with a dynamic batch dimension from an example batch of 2, then loaded
 back the way a user would load it and run on a different batch size next to the original model:
@@ -22,9 +22,8 @@ from typing import Any
 
 import torch
 
-from dltrain.cli.options import parse_options
 from dltrain.errors import RunError, UserError
-from dltrain.inference.trained import Trained, load_trained
+from dltrain.inference.trained import Trained
 from dltrain.train.run_files import public_mode
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -96,10 +95,8 @@ FORMATS: dict[str, tuple[str, Callable[[Trained, torch.Tensor, Path], Runner]]] 
 }
 
 
-def run_export(args: list[str]) -> float:
-    """Export, reload, compare; returns the max abs difference."""
-    options, data_overrides = parse_options("export", args)
-    fmt = options["format"]
+def check_format(fmt: str) -> None:
+    """A known format whose packages are installed (before any model is loaded)."""
     if fmt not in FORMATS:
         from dltrain.registry import did_you_mean
 
@@ -107,8 +104,6 @@ def run_export(args: list[str]) -> float:
             f"format={fmt} is not an export format.{did_you_mean(fmt, FORMATS)} "
             f"Formats: {', '.join(FORMATS)}."
         )
-    if options["check_batch"] < 1:
-        raise UserError(f"check_batch must be 1 or more, got {options['check_batch']}.")
     if fmt == "onnx":
         missing = [p for p in ONNX_PACKAGES if importlib.util.find_spec(p) is None]
         if missing:
@@ -116,31 +111,45 @@ def run_export(args: list[str]) -> float:
                 f"format=onnx needs {', '.join(missing)}, which is not installed. Install the "
                 "onnx extra: pip install 'dltrain[onnx]'."
             )
-    trained = load_trained(options["ckpt"], options["device"], data_overrides)
-    suffix, export = FORMATS[fmt]
-    output = Path(options["output"] or trained.run_dir / "export" / f"model{suffix}")
+
+
+def export(
+    trained: Trained,
+    fmt: str,
+    output: Path | None = None,
+    check_batch: int = 8,
+    tolerance: float = 1e-4,
+) -> tuple[Path, float]:
+    """Export, reload, compare; (the file, the max abs difference on ``check_batch`` inputs).
+
+    ``output`` defaults to RUN_DIR/export/model.<format's suffix>; above ``tolerance`` it is
+    a RunError (exit 1).
+    """
+    check_format(fmt)
+    if check_batch < 1:
+        raise UserError(f"check_batch must be 1 or more, got {check_batch}.")
+    suffix, write = FORMATS[fmt]
+    output = Path(output or trained.run_dir / "export" / f"model{suffix}")
     output.parent.mkdir(parents=True, exist_ok=True)
     shape = trained.input_shape
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(2, *shape, generator=generator).to(trained.device)
     try:
-        exported = export(trained, example, output)
+        exported = write(trained, example, output)
     except (RuntimeError, ValueError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         name = trained.cfg["model"]["name"]
         raise RunError(f"exporting model '{name}' as {fmt} failed: {first}") from err
-    batch = torch.randn(options["check_batch"], *shape, generator=generator).to(trained.device)
+    batch = torch.randn(check_batch, *shape, generator=generator).to(trained.device)
     with torch.inference_mode():
         expected = trained.model(batch).float().cpu()
         got = exported(batch).float().cpu()
     if got.shape != expected.shape:
         raise RunError(f"the {fmt} model returns {tuple(got.shape)}, not {tuple(expected.shape)}.")
     diff = (got - expected).abs().max().item()
-    print(f"wrote {output} ({fmt}; input float32 N x {' x '.join(map(str, shape))})")
-    print(f"max abs difference vs the PyTorch model on a batch of {len(batch)}: {diff:.3g}")
-    if not diff <= options["tolerance"]:
+    if not diff <= tolerance:
         raise RunError(
             f"the exported model's outputs differ from the original by {diff:.3g}, above "
-            f"tolerance={options['tolerance']}: do not use {output}."
+            f"tolerance={tolerance}: do not use {output}."
         )
-    return diff
+    return output, diff

@@ -1,4 +1,4 @@
-"""``dltrain predict ckpt=PATH input=PATH_OR_DIR|SPLIT``: a trained model's predictions.
+"""A trained model's predictions (``dltrain predict``, dltrain/cli/predict.py).
 
 Image files (PNG, JPEG, ...) become model inputs the way training data did: converted to the
 model's channels (grey or RGB), resized to ``data.shape``, normalised with the data set's mean
@@ -15,13 +15,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dltrain.cli.options import parse_options
 from dltrain.errors import UserError
 from dltrain.inference.predict_outputs import PredictionTable
 from dltrain.inference.trained import (
     Trained,
     data_loader,
-    load_trained,
     normalisation,
     split_dataset,
 )
@@ -30,29 +28,34 @@ SPLITS = ("test", "val", "train")
 Batch = tuple[list[str], torch.Tensor, torch.Tensor | None, list[tuple[int, int]]]
 
 
-def run_predict(args: list[str]) -> Path:
-    options, data_overrides = parse_options("predict", args)
-    if options["batch_size"] < 1:
-        raise UserError(f"batch_size must be 1 or more, got {options['batch_size']}.")
-    source = str(options["input"])
+def check_source(source: str) -> None:
+    """An image file, a folder, or a split name (before any model is loaded)."""
     if source not in SPLITS and not Path(source).expanduser().exists():
         raise UserError(
             f"input={source} is neither an image file, a folder of images, nor a split "
             f"({', '.join(SPLITS)}). Check the path."
         )
-    trained = load_trained(options["ckpt"], options["device"], data_overrides)
+
+
+def predict(
+    trained: Trained, source: str, output: Path | None = None, batch_size: int = 64
+) -> tuple[Path, int]:
+    """Predictions on image files, a folder of images or a split; (predictions.csv, count).
+
+    ``output``: the folder (default: RUN_DIR/predictions/<input name>).
+    """
+    if batch_size < 1:
+        raise UserError(f"batch_size must be 1 or more, got {batch_size}.")
+    check_source(source)
     name = source if source in SPLITS else Path(source).expanduser().stem or "input"
-    output = Path(options["output"] or trained.run_dir / "predictions" / name)
-    table = PredictionTable(trained, output)
+    table = PredictionTable(trained, Path(output or trained.run_dir / "predictions" / name))
     if source in SPLITS:
-        batches = _split_batches(trained, source, options["batch_size"])
+        batches = _split_batches(trained, source, batch_size)
     else:
-        batches = _file_batches(trained, Path(source).expanduser(), options["batch_size"])
+        batches = _file_batches(trained, Path(source).expanduser(), batch_size)
     for names, inputs, targets, sizes in batches:
         table.add(names, trained.forward(inputs), targets, sizes)
-    written = table.finish()
-    print(f"wrote {written} ({table.count} predictions)")
-    return written
+    return table.finish(), table.count
 
 
 def _split_batches(trained: Trained, split: str, batch_size: int) -> Iterator[Batch]:

@@ -1,16 +1,18 @@
 """A trained model back from its checkpoint, with the config, data and normalisation it used.
 
-``plot``, ``predict`` and ``export`` start from a checkpoint (or a run folder) the way ``eval``
-does: the checkpoint's saved config rebuilds the model and, when needed, the data set, so the
-inputs a model sees after training are prepared exactly as during training.
+``eval``, ``plot``, ``predict``, ``export`` and ``summary`` open a run one way, ``load_trained``
+on a checkpoint file or a run folder (``find_checkpoint``): the checkpoint's saved config
+rebuilds the model and, when needed, the data set, so the inputs a model sees after training
+are prepared exactly as during training.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from omegaconf import OmegaConf
@@ -19,7 +21,9 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from dltrain.errors import UserError
-from dltrain.inference.evaluate import find_checkpoint
+
+if TYPE_CHECKING:
+    from dltrain.train.precision import Precision
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -28,6 +32,27 @@ FASHION_CLASSES = (
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
+NAMED_CLASSES = {"fashionmnist": FASHION_CLASSES, "cifar10": CIFAR10_CLASSES}
+CHECKPOINT_NAMES = ("best.pt", "last.pt")
+
+
+def find_checkpoint(path: Path) -> Path:
+    """The checkpoint a path names: the file itself, or a run folder's best.pt, else last.pt."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for name in CHECKPOINT_NAMES:
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise UserError(f"{path} is a folder without checkpoints/best.pt or checkpoints/last.pt.")
+    return path
+
+
+def run_dir_of(path: Path) -> Path:
+    """The run folder of a checkpoint file (RUN_DIR/checkpoints/x.pt) or of a run folder."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
 @dataclass
@@ -40,8 +65,15 @@ class Trained:
 
     @property
     def run_dir(self) -> Path:
-        folder = self.path.parent
-        return folder.parent if folder.name == "checkpoints" else folder
+        return run_dir_of(self.path)
+
+    @cached_property
+    def precision(self) -> Precision:
+        """The run's autocast settings, built once (the first forward) for every batch after."""
+        from dltrain.train.precision import Precision
+
+        section = self.cfg["precision"]
+        return Precision(section["name"], self.device, bool(section.get("tf32", False)))
 
     @property
     def input_shape(self) -> list[int]:
@@ -50,9 +82,7 @@ class Trained:
     @torch.inference_mode()
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Outputs on the CPU (float32), computed at the run's precision as evaluation does."""
-        from dltrain.train.precision import Precision
-
-        with Precision(self.cfg["precision"]["name"], self.device).autocast():
+        with self.precision.autocast():
             outputs = self.model(inputs.to(self.device))
         return outputs.float().cpu()
 
@@ -66,7 +96,7 @@ def load_trained(
     from dltrain.registry import import_user_modules
     from dltrain.train import checkpoint
 
-    path = find_checkpoint(Path(ckpt).expanduser())
+    path = find_checkpoint(Path(ckpt))
     target = resolve_device(device)
     state = checkpoint.load(path, map_location=target)
     if "config" not in state:
@@ -123,12 +153,19 @@ def normalisation(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 
 def class_names(data_cfg: Mapping[str, Any], num_classes: int) -> list[str]:
-    """Readable class names where the data set has them, else the class indices."""
+    """Readable class names where the data set has them, else the class indices.
+
+    fashionmnist and cifar10 have their names, mnist its digits, imagefolder its class folders;
+    any other data set (csv files included) only the names its config gives (``class_names``).
+    """
     name = data_cfg.get("name")
-    if name == "fashionmnist" or (name == "csv" and num_classes == 10):
-        names: list[str] = list(FASHION_CLASSES)
-    elif name == "cifar10":
-        names = list(CIFAR10_CLASSES)
+    given = data_cfg.get("class_names")
+    if given:
+        names: list[str] = [str(n) for n in given]
+    elif name in NAMED_CLASSES:
+        names = list(NAMED_CLASSES[name])
+    elif name == "mnist":
+        names = [str(digit) for digit in range(10)]
     elif name == "imagefolder" and data_cfg.get("train_dir"):
         from dltrain.data.checks import image_classes
 

@@ -1,4 +1,4 @@
-"""``dltrain plot RUN_DIR`` (and ``plots=true`` at the end of a run): PNGs in RUN_DIR/plots.
+"""``dltrain plot RUN_DIR`` (dltrain/cli/plot.py) and ``plots=true``: PNGs in RUN_DIR/plots.
 
 From metrics.jsonl: loss.png, one <metric>.png per metric (train vs val per epoch), lr.png.
 From the best checkpoint run on the val (or test) split: confusion_matrix.png and samples.png
@@ -26,12 +26,24 @@ def plot_run(
     output: Path | None = None,
     data_overrides: Sequence[str] = (),
 ) -> list[Path]:
-    """Write every plot the run folder allows; returns the PNG paths."""
+    """Write every plot the run allows; returns the PNG paths.
+
+    ``run_dir``: a run folder (its best.pt, else last.pt, predicts) or a checkpoint file in one
+    (RUN_DIR/checkpoints/NAME.pt: that checkpoint predicts, the curves are the run's).
+    """
     from dltrain.plots.curves import plot_curves
 
-    run_dir = Path(run_dir).expanduser()
+    ckpt = Path(run_dir).expanduser()
+    if ckpt.is_file():
+        from dltrain.inference.trained import run_dir_of
+
+        run_dir = run_dir_of(ckpt)
+    else:
+        run_dir = ckpt
     if not run_dir.is_dir():
         raise UserError(f"{run_dir} is not a folder. Pass a run folder, e.g. outputs/DATE/TIME.")
+    if samples < 1:
+        raise UserError(f"samples must be 1 or more, got {samples}.")
     folder = Path(output) if output else run_dir / "plots"
     metrics = run_dir / "metrics.jsonl"
     if not metrics.is_file() and not predictions:
@@ -40,7 +52,7 @@ def plot_run(
     if predictions:
         from dltrain.plots.gallery import plot_predictions
 
-        written += plot_predictions(run_dir, folder, split, samples, device, list(data_overrides))
+        written += plot_predictions(ckpt, folder, split, samples, device, list(data_overrides))
     return written
 
 
@@ -52,24 +64,3 @@ def _lr_interval(run_dir: Path) -> str:
         return str(OmegaConf.load(run_dir / "config.yaml").scheduler.get("interval", "epoch"))
     except Exception:  # noqa: BLE001 - a missing or odd config only changes the lr drawing
         return "epoch"
-
-
-def run_plot(args: list[str]) -> list[Path]:
-    """The ``dltrain plot`` verb."""
-    from dltrain.cli.options import parse_options
-
-    options, data_overrides = parse_options("plot", args, positional="run")
-    if options["samples"] < 1:
-        raise UserError(f"samples must be 1 or more, got {options['samples']}.")
-    written = plot_run(
-        Path(options["run"]),
-        options["split"],
-        options["samples"],
-        options["predictions"],
-        options["device"],
-        options["output"],
-        data_overrides,
-    )
-    for path in written:
-        print(f"wrote {path}")
-    return written

@@ -10,6 +10,7 @@ import torch
 
 from dltrain.errors import UserError
 from dltrain.inference.trained import (
+    CHECKPOINT_NAMES,
     Trained,
     class_names,
     load_trained,
@@ -25,15 +26,16 @@ MAX_SEGMENTATION_ROWS = 8
 
 
 def plot_predictions(
-    run_dir: Path, folder: Path, split: str, samples: int, device: str, data_overrides: list[str]
+    ckpt: Path, folder: Path, split: str, samples: int, device: str, data_overrides: list[str]
 ) -> list[Path]:
-    ckpt = run_dir / "checkpoints"
-    if not (ckpt / "best.pt").is_file() and not (ckpt / "last.pt").is_file():
+    """The prediction plots of a run folder's best.pt (else last.pt) or of a checkpoint file."""
+    ckpt = Path(ckpt)
+    if ckpt.is_dir() and not any((ckpt / "checkpoints" / n).is_file() for n in CHECKPOINT_NAMES):
         raise UserError(
-            f"{run_dir} has no checkpoints/best.pt or last.pt to predict with; "
+            f"{ckpt} has no checkpoints/best.pt or last.pt to predict with; "
             "pass predictions=false for the curves alone."
         )
-    trained = load_trained(run_dir, device, data_overrides)
+    trained = load_trained(ckpt, device, data_overrides)
     try:
         split, dataset = split_dataset(trained, split)
     except UserError as err:

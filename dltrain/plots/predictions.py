@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -127,7 +126,3 @@ def plot_regression(targets: np.ndarray, outputs: np.ndarray, title: str, path: 
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return save(figure, path)
-
-
-def as_numpy(value: Any) -> np.ndarray:
-    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)

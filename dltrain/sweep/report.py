@@ -1,6 +1,6 @@
-"""``dltrain report SWEEP_DIR`` (or a run folder): every job's overrides, status and final
-metrics, best objective first; printed, and written as report.csv, report.md and report.png
-(each job's validation curve). Reads only the files jobs leave behind; no torch."""
+"""A sweep's (or a run's) report: every job's overrides, status and final metrics, best objective
+first; written as report.csv, report.md and report.png (each job's validation curve) for
+``dltrain report`` (dltrain/cli/report.py). Reads only the files jobs leave behind; no torch."""
 
 from __future__ import annotations
 
@@ -28,10 +28,9 @@ class Job:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def run_report(args: list[str]) -> list[Path]:
-    if len(args) != 1:
-        raise UserError("usage: dltrain report SWEEP_DIR|RUN_DIR")
-    folder = Path(args[0])
+def write_report(folder: Path) -> tuple[str, list[Path]]:
+    """(the Markdown table, [report.csv, report.md, report.png]) of a sweep or run folder."""
+    folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise UserError(
             f"{folder} is not a folder: give a sweep folder (hydra.sweep.dir) or a run."
@@ -43,7 +42,6 @@ def run_report(args: list[str]) -> list[Path]:
     rows = [_row(job, columns) for job in jobs]
     header = ["job", "status", "overrides", f"{monitor} ({mode})", *columns]
     markdown = _markdown(header, rows)
-    print(markdown, end="")
     written = [
         _write(folder / "report.csv", _csv(header, rows)),
         _write(folder / "report.md", f"# Sweep report: {folder}\n\n{markdown}"),
@@ -51,8 +49,7 @@ def run_report(args: list[str]) -> list[Path]:
     from dltrain.plots.sweep_curves import plot_curves
 
     written.append(plot_curves(jobs, monitor, folder / "report.png"))
-    print(f"dltrain: wrote {', '.join(str(p) for p in written)}")
-    return written
+    return markdown, written
 
 
 def collect(folder: Path) -> list[Job]:

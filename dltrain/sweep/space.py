@@ -42,10 +42,7 @@ def distribution(override: Any) -> Any:
     if isinstance(value, ChoiceSweep):
         return CategoricalDistribution(list(override.sweep_iterator()))
     if isinstance(value, RangeSweep):
-        start, stop, step = value.start, value.stop, value.step
-        if all(isinstance(v, int) for v in (start, stop, step)):
-            return IntDistribution(start, stop - 1, step=step)  # range() excludes stop
-        return FloatDistribution(start, stop, step=step)
+        return range_distribution(override)
     if isinstance(value, IntervalSweep):
         log = "log" in value.tags
         if isinstance(value.start, int) and isinstance(value.end, int):
@@ -55,6 +52,24 @@ def distribution(override: Any) -> Any:
         f"{key}: Optuna cannot search '{override.input_line}'. Use choice(...), range(...), "
         "interval(lo, hi) or tag(log, interval(lo, hi))."
     )
+
+
+def range_distribution(override: Any) -> Any:
+    """``range(start, stop, step)`` as Hydra's basic sweeper expands it: stop excluded, for
+    floats as for ints, so a search samples exactly the grid's values."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    value = override.value()
+    values = list(override.sweep_iterator())
+    if not values:
+        raise UserError(f"{override.get_key_element()}: '{override.input_line}' is empty.")
+    step = abs(value.step)
+    if all(isinstance(v, int) for v in (*values, value.step)):
+        return IntDistribution(min(values), max(values), step=step)
+    # Hydra adds the step up (0.1 + 0.1 + 0.1 = 0.30000000000000004): the grid's own ends
+    # without that noise, so that Optuna's (high - low) is a whole number of steps.
+    low, high = (round(float(v), 12) for v in (min(values), max(values)))
+    return FloatDistribution(low, high, step=float(step))
 
 
 def as_override(key: str, value: Any) -> str:
