@@ -87,7 +87,7 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "list",
         "dltrain.cli.list",
-        "registered component names",
+        "the options of each config group (the files in configs/)",
         ("dltrain list [data|model|loss|optimizer|scheduler|precision|distributed|experiment]",),
     ),
     Verb(
@@ -121,9 +121,6 @@ def usage() -> str:
         "Set HYDRA_FULL_ERROR=1 to see tracebacks.",
     ]
     return "\n".join(lines)
-
-
-USAGE = usage()  # the text of ``dltrain --help``
 
 
 def find_verb(name: str) -> Verb:
