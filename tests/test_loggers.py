@@ -153,7 +153,7 @@ def test_unknown_or_uninstalled_logger_is_a_user_error(monkeypatch):
 
 def test_progress_bar_only_on_a_terminal_and_rank_0(monkeypatch):
     from dltrain.train.console import progress_bar as _progress_bar
-    from dltrain.train.loop import Progress
+    from dltrain.train.state import Progress
 
     loader = [1, 2, 3]
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)

@@ -15,9 +15,10 @@ from dltrain.config.compose import compose, group_options
 from dltrain.config.freeze import to_plain
 from dltrain.errors import UserError
 from dltrain.registry import OPTIMIZERS
-from dltrain.train.loop import Progress, StepConfig, train_one_epoch
+from dltrain.train.loop import StepConfig, StepParts, train_one_epoch
 from dltrain.train.metrics import metrics_for
 from dltrain.train.precision import Precision
+from dltrain.train.state import TrainState
 
 
 class Net(nn.Module):
@@ -205,13 +206,12 @@ def run_epoch(optimizer_name: str, data: list, settings: StepConfig) -> nn.Modul
     torch.manual_seed(0)
     model = Net()
     optimizer = build_optimizer(section(optimizer_name), model)
-    progress = Progress()
     cpu = torch.device("cpu")
-    train_one_epoch(
-        model, data, nn.CrossEntropyLoss(), optimizer, Precision("fp32", cpu), cpu, settings,
-        progress, metrics_for("classification", cpu), lambda loss: False,
-    )  # fmt: skip
-    assert progress.step == len(data) // settings.grad_accum
+    precision = Precision("fp32", cpu)
+    parts = StepParts(model, nn.CrossEntropyLoss(), optimizer, precision, cpu, settings)
+    state = TrainState(metrics_for("classification", cpu))
+    train_one_epoch(parts, data, state, lambda loss: False)
+    assert state.progress.step == len(data) // settings.grad_accum
     return model
 
 

@@ -133,10 +133,8 @@ def test_user_model_from_imports_and_searchpath(fmnist_root: Path, tmp_path: Pat
         from torch import nn
         from dltrain.registry import MODELS
 
-        @MODELS.register("tiny_user_net")
+        @MODELS.register("tiny_user_net", task="classification")
         class TinyUserNet(nn.Module):
-            task = "classification"
-
             def __init__(self, in_features: int, num_classes: int):
                 super().__init__()
                 self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, num_classes))

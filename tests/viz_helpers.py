@@ -18,8 +18,6 @@ from dltrain.registry import MODELS
 
 
 class VizSeg(nn.Module):
-    task = "segmentation"
-
     def __init__(self, in_channels: int = 1, width: int = 8) -> None:
         super().__init__()
         self.net = nn.Sequential(
@@ -31,8 +29,6 @@ class VizSeg(nn.Module):
 
 
 class VizReg(nn.Module):
-    task = "regression"
-
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
@@ -41,9 +37,12 @@ class VizReg(nn.Module):
         return self.net(x)
 
 
-for _name, _model in (("viz_seg", VizSeg), ("viz_reg", VizReg)):
+for _name, _model, _task in (
+    ("viz_seg", VizSeg, "segmentation"),
+    ("viz_reg", VizReg, "regression"),
+):
     if _name not in MODELS:
-        MODELS.register(_name)(_model)
+        MODELS.register(_name, task=_task)(_model)
 
 
 def train_in_process(run_dir: Path, overrides: list[str], **sections: Any) -> dict[str, Any]:

@@ -22,12 +22,15 @@ from dltrain.errors import UserError
 from dltrain.train import checkpoint
 from dltrain.train.run_files import MetricsFile
 from dltrain.train.seeding import capture_rng, restore_rng
+from dltrain.train.state import TrainState
 
 log = logging.getLogger("dltrain")
 
 
 @dataclass
 class Restored:
+    """A checkpoint's ``TrainState`` entries, for ``TrainState.resume``."""
+
     progress: dict[str, int]
     best: dict[str, Any]
     train_sums: torch.Tensor
@@ -51,15 +54,10 @@ class Checkpointer:
     def last(self) -> Path:
         return self.dir / "last.pt"
 
-    def save(
-        self,
-        progress: Any,
-        best: Any,
-        train_sums: torch.Tensor,
-        names: tuple[str, ...],
-        keep_step: bool = False,
-    ) -> None:
-        sums = train_sums.clone()
+    def save(self, state: TrainState, names: tuple[str, ...], keep_step: bool = False) -> None:
+        """Write the parts' state_dicts and ``state``'s entries to ``names`` (all ranks call)."""
+        entries = state.checkpoint_entries()
+        sums = entries["train_sums"].clone()
         rngs = [capture_rng()]
         if self.ctx.enabled:
             dist.all_reduce(sums)
@@ -67,11 +65,11 @@ class Checkpointer:
             dist.all_gather_object(rngs, capture_rng())
         if not self.ctx.is_main:
             return
-        state = {name: part.state_dict() for name, part in self.parts.items()}
-        state["model"] = checkpoint.strip_prefixes(state["model"])
-        state.update(
-            progress=vars(progress).copy(),
-            best=vars(best).copy(),
+        saved = {name: part.state_dict() for name, part in self.parts.items()}
+        saved["model"] = checkpoint.strip_prefixes(saved["model"])
+        saved.update(
+            progress=entries["progress"],
+            best=entries["best"],
             train_sums=sums.cpu(),
             metrics_lines=self.metrics_file.lines(),
             rng=rngs,
@@ -79,9 +77,9 @@ class Checkpointer:
             config=dict(self.cfg),
         )
         for name in names:
-            checkpoint.save_atomic(state, self.dir / name)
+            checkpoint.save_atomic(saved, self.dir / name)
         if keep_step:
-            self._keep_step_copy(progress.step)
+            self._keep_step_copy(state.progress.step)
 
     def _keep_step_copy(self, step: int) -> None:
         """A hard link of last.pt named after the step; only the newest ``keep_last`` stay."""

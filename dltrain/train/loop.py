@@ -1,21 +1,32 @@
 """The train and eval steps: autocast, GradScaler, gradient accumulation, clipping, no_sync.
 
-Nothing here waits for the device inside the loop: metric sums stay on the device, and the
-runner's ``after_step`` decides when to read a loss, log, checkpoint or stop.
+Where the loop waits for the device: by default nowhere. Metric sums stay on the device, the
+step's loss is handed to the runner's ``after_step`` as a tensor, and the runner decides when
+to read a loss, log, checkpoint or stop (it reads one every logging.every_n_steps; under DDP its
+stop check is one small all_reduce per optimizer step). The exceptions are what a setting asks
+for:
+
+- ``trainer.on_nan=skip``: each batch reads ``torch.isfinite(loss)`` on the host (a non-finite
+  loss must not enter the metric sums), and with fp32/bf16 each optimizer step reads whether
+  every gradient is finite (``_finite``), to skip that step. Two syncs per step, the price of
+  deciding on the host; the default ``stop`` never reads them in the loop.
+- fp16: ``GradScaler.step`` reads its inf/nan check on the host to skip overflowing steps.
+- LBFGS: ``optimizer.step(closure)`` compares losses on the host inside its iterations.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from dltrain.components.optimizers import needs_closure
-from dltrain.train.metrics import SplitMetrics, metrics_for
+from dltrain.train.metrics import metrics_for
 from dltrain.train.precision import Precision
+from dltrain.train.state import TrainState
 
 
 @dataclass
@@ -27,37 +38,34 @@ class StepConfig:
 
 
 @dataclass
-class Progress:
-    """Counters that a checkpoint saves and a resumed run restores."""
+class StepParts:
+    """What a training step uses. ``model`` is the one that trains: DDP- or compile-wrapped."""
 
-    epoch: int = 1  # the epoch in progress (1-based)
-    batch: int = 0  # batches of this epoch already trained (this rank)
-    step: int = 0  # optimizer steps taken
-    samples: int = 0  # training samples seen by this rank
-    skipped: int = 0  # optimizer steps skipped for non-finite gradients (on_nan=skip)
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    precision: Precision
+    device: torch.device
+    settings: StepConfig = field(default_factory=StepConfig)
 
 
 def train_one_epoch(
-    model: nn.Module,
+    parts: StepParts,
     batches: Iterable,
-    loss_fn: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    precision: Precision,
-    device: torch.device,
-    settings: StepConfig,
-    progress: Progress,
-    metrics: SplitMetrics,
+    state: TrainState,
     after_step: Callable[[torch.Tensor], bool],
 ) -> None:
     """Train until the batches run out or ``after_step`` (called after each optimizer step,
-    with the last batch's loss) returns True. ``batches`` starts at ``progress.batch``."""
+    with the last batch's loss) returns True. ``batches`` starts at ``state.progress.batch``;
+    the progress counters and train-metric sums of ``state`` advance as it goes."""
+    model, settings, progress = parts.model, parts.settings, state.progress
     model.train()
     total = progress.batch + len(batches)
-    optimizer.zero_grad(set_to_none=True)
+    parts.optimizer.zero_grad(set_to_none=True)
     for inputs, targets in batches:
         index = progress.batch
-        inputs = to_device(inputs, device, settings.channels_last)
-        targets = targets.to(device, non_blocking=True)
+        inputs = to_device(inputs, parts.device, settings.channels_last)
+        targets = targets.to(parts.device, non_blocking=True)
         group_start = index - index % settings.grad_accum
         group_size = min(settings.grad_accum, total - group_start)
         steps_now = index + 1 == group_start + group_size
@@ -68,30 +76,39 @@ def train_one_epoch(
             else (model.no_sync())
         )
         with sync:
-            with precision.autocast():
+            with parts.precision.autocast():
                 outputs = model(inputs)
-            loss = loss_fn(outputs.float(), targets)
-            precision.scaler.scale(loss / group_size).backward()
-        if not settings.skip_nonfinite or bool(torch.isfinite(loss)):
-            metrics.update(loss, outputs, targets)
+            loss = parts.loss_fn(outputs.float(), targets)
+            parts.precision.scaler.scale(loss / group_size).backward()
+        if not settings.skip_nonfinite or bool(torch.isfinite(loss)):  # on_nan=skip: a sync
+            state.train_metrics.update(loss, outputs, targets)
         progress.batch += 1
         progress.samples += targets.shape[0]
         if not steps_now:
             continue
-        if settings.grad_clip is not None:
-            precision.scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        if settings.skip_nonfinite and not precision.scaler.is_enabled() and not _finite(model):
-            progress.skipped += 1  # under DDP the reduced gradients agree on every rank
-        elif needs_closure(optimizer):  # LBFGS: re-evaluates the loss itself
-            optimizer.step(closure(model, loss_fn, optimizer, precision, inputs, targets))
-        else:
-            precision.scaler.step(optimizer)  # skips the step itself on fp16 overflow
-            precision.scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        progress.step += 1
+        _optimizer_step(parts, state, inputs, targets)
         if after_step(loss):
             return
+
+
+def _optimizer_step(
+    parts: StepParts, state: TrainState, inputs: torch.Tensor, targets: torch.Tensor
+) -> None:
+    """Clip, step (or skip a non-finite step), clear the gradients, count the step."""
+    model, optimizer, scaler = parts.model, parts.optimizer, parts.precision.scaler
+    settings = parts.settings
+    if settings.grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+    if settings.skip_nonfinite and not scaler.is_enabled() and not _finite(model):
+        state.progress.skipped += 1  # under DDP the reduced gradients agree on every rank
+    elif needs_closure(optimizer):  # LBFGS: re-evaluates the loss itself
+        optimizer.step(closure(model, parts.loss_fn, optimizer, parts.precision, inputs, targets))
+    else:
+        scaler.step(optimizer)  # skips the step itself on fp16 overflow
+        scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    state.progress.step += 1
 
 
 def to_device(inputs: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -102,6 +119,7 @@ def to_device(inputs: torch.Tensor, device: torch.device, channels_last: bool) -
 
 
 def _finite(model: nn.Module) -> bool:
+    """Whether every gradient is finite: read on the host, so a sync (on_nan=skip only)."""
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
 

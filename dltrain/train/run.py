@@ -1,0 +1,219 @@
+"""The built pieces of a training run (``Run``) and building them (``set_up``).
+
+Everything here happens before the first epoch, so a configuration mistake found here is exit 2
+with nothing trained: among them a metric of the validation split (checkpoint.monitor, a plateau
+scheduler's monitor) asked for when there is no validation split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from dltrain.components.losses import build_loss
+from dltrain.components.optimizers import build_optimizer
+from dltrain.components.schedulers import build_scheduler
+from dltrain.config.schema import RunConfig, TrainerConfig, to_dict
+from dltrain.data.build import build_data
+from dltrain.data.loaders import build_loader, loader_kind
+from dltrain.distributed.context import (
+    DistContext,
+    context_from_env,
+    cpu_threads,
+    init_process_group,
+    under_torchrun,
+)
+from dltrain.distributed.device import resolve_device
+from dltrain.errors import UserError
+from dltrain.loggers.writer import open_writer
+from dltrain.models.build import build_model, model_task
+from dltrain.registry import import_user_modules
+from dltrain.train.checkpointer import Checkpointer
+from dltrain.train.loop import StepConfig, StepParts
+from dltrain.train.monitor import resolve_monitor
+from dltrain.train.precision import Precision
+from dltrain.train.run_files import MetricsFile, setup_logging
+from dltrain.train.seeding import seed_everything, set_deterministic
+
+
+@dataclass
+class Loaders:
+    """The splits' batches; val and test are None when the data set has no such split."""
+
+    train: Any
+    val: Any | None
+    test: Any | None
+
+
+@dataclass
+class Run:
+    """The built pieces of one training run (this process; one rank under DDP)."""
+
+    cfg: RunConfig
+    run_dir: Path
+    ctx: DistContext
+    device: torch.device
+    task: str
+    data: Any  # the data set's splits
+    loaders: Loaders
+    model: torch.nn.Module  # the plain model: checkpoints save it, validation and test run it
+    step: StepParts  # what a training step uses, the DDP/compiled model among them
+    scheduler: Any  # an LRStepper
+    steps_per_epoch: int
+    monitor: str  # checkpoint.monitor resolved: best.pt keeps its best value
+    mode: str
+    source: Path | None  # the checkpoint this run resumes from
+    saver: Checkpointer
+    writer: Any
+
+    @property
+    def trainer(self) -> TrainerConfig:
+        return self.cfg.trainer
+
+
+def set_up(cfg: RunConfig, run_dir: Path) -> Run:
+    """Build everything the run needs; configuration mistakes are exit 2 before any epoch."""
+    ctx, device = _start_process(cfg, run_dir)
+    task = model_task(cfg.model)
+    data = build_data(cfg.data, task)
+    loaders = _build_loaders(cfg, data, device, ctx)
+    source = _resume_source(cfg.resume, run_dir / "checkpoints" / "last.pt")
+    # Resuming: the checkpoint holds the weights, so model.weights is not loaded again.
+    model, step = _build_training(cfg, task, device, ctx, load_weights=source is None)
+    seed_everything(cfg.seed + ctx.rank)  # a different dropout/augmentation stream per rank
+    steps_per_epoch = math.ceil(len(loaders.train) / cfg.trainer.grad_accum)
+    trainer = cfg.trainer
+    scheduler = build_scheduler(
+        cfg.scheduler, step.optimizer, steps_per_epoch, trainer.max_epochs, trainer.max_steps
+    )
+    monitor, mode = resolve_monitor(cfg.checkpoint.monitor, cfg.checkpoint.mode, task)
+    _check_validation_needs(monitor, scheduler, loaders.val)
+    metrics_file = MetricsFile(run_dir / "metrics.jsonl")
+    parts = {
+        "model": model,
+        "optimizer": step.optimizer,
+        "scheduler": scheduler,
+        "scaler": step.precision.scaler,
+    }
+    ckpt_dir, keep_last = run_dir / "checkpoints", cfg.checkpoint.keep_last
+    saver = Checkpointer(ckpt_dir, ctx, parts, metrics_file, to_dict(cfg), keep_last)
+    writer = open_writer(cfg.logger, run_dir, metrics_file, ctx.is_main)
+    return Run(
+        cfg=cfg, run_dir=run_dir, ctx=ctx, device=device, task=task, data=data,
+        loaders=loaders, model=model, step=step, scheduler=scheduler,
+        steps_per_epoch=steps_per_epoch, monitor=monitor, mode=mode, source=source,
+        saver=saver, writer=writer,
+    )  # fmt: skip
+
+
+def _start_process(cfg: RunConfig, run_dir: Path) -> tuple[DistContext, torch.device]:
+    """This process: its rank and device, logging, user modules, determinism, the seed."""
+    ctx = context_from_env()
+    device = resolve_device(cfg.device, ctx)
+    if under_torchrun():
+        ctx = init_process_group(cfg.distributed.backend, device.type)
+        if device.type == "cpu":
+            torch.set_num_threads(cpu_threads(ctx, cfg.distributed.threads_per_process))
+    setup_logging(run_dir, ctx.rank)
+    import_user_modules(cfg.imports)
+    set_deterministic(cfg.deterministic)
+    seed_everything(cfg.seed)  # the same initial weights on every rank
+    return ctx, device
+
+
+def _build_loaders(cfg: RunConfig, data: Any, device: torch.device, ctx: DistContext) -> Loaders:
+    kind, on_device = loader_kind(data.train, cfg.data), {}
+
+    def loader(dataset: Any, train: bool) -> Any:
+        return build_loader(dataset, cfg.data, train, cfg.seed, device, ctx, kind, on_device)
+
+    val = loader(data.val, False) if data.val else None
+    test = loader(data.test, False) if data.test else None
+    loaders = Loaders(loader(data.train, True), val, test)
+    if len(loaders.train) == 0:
+        raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
+    return loaders
+
+
+def _build_training(
+    cfg: RunConfig, task: str, device: torch.device, ctx: DistContext, load_weights: bool
+) -> tuple[torch.nn.Module, StepParts]:
+    """The model (plain, for checkpoints) and what a training step uses (DDP/compiled)."""
+    trainer = cfg.trainer
+    model = build_model(cfg.model, load_weights=load_weights).to(device)
+    loss_fn = build_loss(cfg.loss, task).to(device)
+    # LBFGS flattens gradients with .view(), which NHWC gradients do not allow.
+    channels_last = _channels_last(trainer.channels_last, model) and (
+        cfg.optimizer["name"] != "lbfgs"
+    )
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(
+        _fused_on_cuda(cfg.optimizer, device),
+        model,
+        grad_accum=trainer.grad_accum,
+        grad_clip=trainer.grad_clip,
+        precision=cfg.precision.name,
+    )
+    train_model: torch.nn.Module = model
+    if ctx.enabled:
+        if cfg.distributed.sync_bn:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        device_ids = [device.index] if device.type == "cuda" else None
+        train_model = DistributedDataParallel(model, device_ids=device_ids)
+    if trainer.compile:
+        train_model = torch.compile(train_model)  # checkpoints keep saving the plain `model`
+    precision = Precision(cfg.precision.name, device, cfg.precision.tf32)
+    settings = StepConfig(
+        grad_accum=trainer.grad_accum,
+        grad_clip=trainer.grad_clip,
+        skip_nonfinite=trainer.on_nan == "skip",
+        channels_last=channels_last,
+    )
+    return model, StepParts(train_model, loss_fn, optimizer, precision, device, settings)
+
+
+def _check_validation_needs(monitor: str, scheduler: Any, val_loader: Any) -> None:
+    """A metric of the validation split needs one: say so now, not after an epoch (or never)."""
+    if val_loader is not None:
+        return
+    if monitor.startswith("val/"):
+        raise UserError(
+            f"checkpoint.monitor={monitor} but there is no validation split: "
+            "set data.val_split > 0 or checkpoint.monitor=train/loss."
+        )
+    stepped_on = getattr(scheduler, "monitor", None)
+    if stepped_on is not None and stepped_on.startswith("val/"):
+        raise UserError(
+            f"the scheduler steps on scheduler.monitor={stepped_on} but there is no validation "
+            "split, so it would never step: set data.val_split > 0 or scheduler.monitor=train/loss."
+        )
+
+
+def _channels_last(setting: str, model: torch.nn.Module) -> bool:
+    """NHWC for conv nets (auto): faster convolutions on CPUs with oneDNN and on tensor cores."""
+    if str(setting).lower() == "auto":
+        return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    return str(setting).lower() == "true"
+
+
+def _fused_on_cuda(section: Mapping[str, Any], device: torch.device) -> Mapping[str, Any]:
+    """On CUDA, an optimizer whose ``fused`` is left null uses its fused kernel."""
+    if device.type == "cuda" and "fused" in section and section["fused"] is None:
+        return {**section, "fused": True}
+    return section
+
+
+def _resume_source(resume: str, last: Path) -> Path | None:
+    """The checkpoint to continue from: the folder's last.pt (auto) or a given file."""
+    if resume == "auto":
+        return last if last.is_file() else None
+    if resume == "never":
+        return None
+    return Path(resume).expanduser()
