@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dltrain.data.idx import write_fake_mnist
+from dltrain.testing.fake_data import write_fake_mnist
 
 TIMEOUT = 300
 

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from dltrain.cli import main
-from dltrain.data.idx import write_fake_mnist
+from dltrain.testing.fake_data import write_fake_mnist
 from tests.data_helpers import read_idx
 from tests.viz_helpers import save_idx_images_as_files, train_in_process
 

@@ -14,10 +14,10 @@ from dltrain.config.compose import group_options
 from dltrain.data.checks import check_data
 from dltrain.data.cifar import read_batch, write_fake_cifar10
 from dltrain.data.csv_images import write_fake_csv
-from dltrain.data.idx import write_fake_mnist
 from dltrain.data.imagefolder import write_fake_imagefolder
 from dltrain.data.quadratic import quadratic_points
 from dltrain.errors import UserError
+from dltrain.testing.fake_data import write_fake_mnist
 from tests.data_helpers import data_cfg, read_idx
 
 

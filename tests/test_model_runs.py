@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from dltrain.data.idx import write_fake_mnist
+from dltrain.testing.fake_data import write_fake_mnist
 from tests.conftest import dltrain
 
 ROOT = Path(__file__).resolve().parent.parent

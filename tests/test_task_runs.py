@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dltrain.data.idx import write_fake_mnist
+from dltrain.testing.fake_data import write_fake_mnist
 from tests.conftest import dltrain, read_jsonl
 
 COMPONENTS = """

@@ -11,10 +11,10 @@ from torchvision import tv_tensors
 
 from dltrain.components.build import build_data
 from dltrain.data.checks import check_data
-from dltrain.data.idx import write_fake_mnist
 from dltrain.data.transform_names import AUGMENTATIONS
 from dltrain.data.transforms import build_augment
 from dltrain.errors import UserError
+from dltrain.testing.fake_data import write_fake_mnist
 from tests.data_helpers import data_cfg
 
 FLIP = "data.train_transforms=[{name: vertical_flip, p: 1.0}]"

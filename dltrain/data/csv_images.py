@@ -17,9 +17,9 @@ import torch
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
 from dltrain.data.checks import read_csv_header
 from dltrain.data.decode_cache import cached_decode
-from dltrain.data.idx import FAKES
 from dltrain.data.torchvision_sets import MNIST_TASKS, STATS
 from dltrain.errors import UserError
+from dltrain.testing.fake_data import FAKES
 
 
 def read_csv_images(path: Path, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
