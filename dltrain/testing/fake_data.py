@@ -1,17 +1,27 @@
-"""The IDX file format of the MNIST family, and small learnable fakes of those data sets.
+"""Fake data in the real on-disk formats, for tests and benchmarks: no downloads needed.
 
-Tests and benchmarks write FashionMNIST-format files with ``write_fake_mnist`` so the real
-torchvision loader reads them: no download needed on machines without internet.
+Each writer produces small learnable files that dltrain's (and torchvision's) readers read
+as they would the real data set:
+
+- ``write_fake_mnist``: the four IDX files of FashionMNIST / MNIST (torchvision's raw layout);
+- ``write_fake_cifar10``: CIFAR-10's python pickle batches;
+- ``write_fake_csv``: a Kaggle-layout CSV (``label,pixel1,...``);
+- ``write_fake_imagefolder``: ``root/<split>/<class>/<i>.png|.jpg``.
 """
 
 from __future__ import annotations
 
+import pickle
 import struct
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from dltrain.data.checks import raw_folder
+from dltrain.data.checks import CIFAR10_FOLDER, CIFAR10_TEST, CIFAR10_TRAIN, raw_folder
+from dltrain.data.cifar import LABEL_NAMES
 
 _UBYTE = 0x08
 
@@ -84,3 +94,69 @@ def write_fake_mnist(
         write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
     return folder
+
+
+def write_fake_cifar10(
+    root: str | Path, train_size: int = 500, test_size: int = 100, seed: int = 0
+) -> Path:
+    """Five training batches, a test batch and batches.meta, pickled as the real files are."""
+    folder = Path(root) / CIFAR10_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    prototypes = np.random.default_rng(1234).integers(0, 256, size=(10, 3072))
+
+    def batch(count: int, label: str) -> dict[str, Any]:
+        labels = rng.integers(0, 10, size=count)
+        noise = rng.normal(0.0, 40.0, size=(count, 3072))
+        data = np.clip(prototypes[labels] + noise, 0, 255).astype(np.uint8)
+        names = [f"fake_{label}_{i}.png" for i in range(count)]
+        return {"batch_label": label, "labels": labels.tolist(), "data": data, "filenames": names}
+
+    sizes = [len(part) for part in np.array_split(np.arange(train_size), len(CIFAR10_TRAIN))]
+    for name, count in zip(CIFAR10_TRAIN, sizes, strict=True):
+        _dump(folder / name, batch(count, name))
+    _dump(folder / CIFAR10_TEST[0], batch(test_size, "test batch"))
+    _dump(folder / "batches.meta", {"label_names": LABEL_NAMES, "num_vis": 3072})
+    return folder
+
+
+def _dump(path: Path, obj: dict[str, Any]) -> None:
+    with open(path, "wb") as file:
+        pickle.dump(obj, file, protocol=4)
+
+
+def write_fake_csv(
+    path: str | Path, count: int = 300, seed: int = 0, style: str = "patterns"
+) -> Path:
+    """A Kaggle-layout CSV of 28x28 fakes (see FAKES) with its header row."""
+    images, labels = FAKES[style](count, 10, np.random.default_rng(seed))
+    table = np.concatenate([labels[:, None], images.reshape(count, -1)], axis=1)
+    header = "label," + ",".join(f"pixel{i}" for i in range(1, 785))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
+    return path
+
+
+def write_fake_imagefolder(
+    root: str | Path,
+    classes: Sequence[str] = ("cat", "dog", "frog"),
+    per_class: int = 12,
+    splits: Sequence[str] = ("train", "val", "test"),
+    mode: str = "RGB",
+    seed: int = 0,
+) -> Path:
+    """``root/<split>/<class>/<i>.png|.jpg``: a colour per class plus noise, in varied sizes."""
+    rng = np.random.default_rng(seed)
+    colours = np.random.default_rng(1234).integers(30, 226, size=(len(classes), 3))
+    for split in splits:
+        for label, name in enumerate(classes):
+            folder = Path(root) / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                height, width = rng.integers(20, 48, size=2)
+                noise = rng.normal(0.0, 25.0, size=(height, width, 3))
+                pixels = np.clip(colours[label] + noise, 0, 255).astype(np.uint8)
+                suffix = ".png" if i % 2 == 0 else ".jpg"
+                Image.fromarray(pixels, "RGB").convert(mode).save(folder / f"{i}{suffix}")
+    return Path(root)
