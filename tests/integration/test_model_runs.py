@@ -13,9 +13,9 @@ import torch
 import yaml
 
 from dltrain.testing.fake_data import write_fake_mnist
-from tests.conftest import dltrain
+from tests.helpers.cli import dltrain
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

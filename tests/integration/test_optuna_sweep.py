@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.sweep_helpers import job, sweep
+from tests.helpers.sweep import job, sweep
 
 optuna = pytest.importorskip("optuna")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import dltrain, fast_train_args
+from tests.helpers.cli import dltrain, fast_train_args
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dltrain
-from tests.sweep_helpers import SWEEP_TIMEOUT, TINY, job, sweep
+from tests.helpers.cli import dltrain
+from tests.helpers.sweep import SWEEP_TIMEOUT, TINY, job, sweep
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from dltrain.data.transform_names import AUGMENTATIONS
 from dltrain.data.transforms import build_augment
 from dltrain.errors import UserError
 from dltrain.testing.fake_data import write_fake_mnist
-from tests.data_helpers import data_cfg
+from tests.helpers.data import data_cfg
 
 FLIP = "data.train_transforms=[{name: vertical_flip, p: 1.0}]"
 CROP = "data.train_transforms=[{name: random_crop, size: 28, padding: 4}, {name: horizontal_flip}]"

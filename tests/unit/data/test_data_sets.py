@@ -21,7 +21,7 @@ from dltrain.testing.fake_data import (
     write_fake_imagefolder,
     write_fake_mnist,
 )
-from tests.data_helpers import data_cfg, read_idx
+from tests.helpers.data import data_cfg, read_idx
 
 
 @pytest.mark.parametrize("option", group_options("data"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import dltrain, read_jsonl
+from tests.helpers.cli import dltrain, read_jsonl
 
 # An MLP without dropout on synthetic data: with the same global batch and seed, the data order
 # (randperm(seed + epoch), rank r takes every 2nd index) and the averaged gradients are the same

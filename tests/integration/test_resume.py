@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import dltrain, fast_train_args, read_jsonl
+from tests.helpers.cli import dltrain, fast_train_args, read_jsonl
 
 TIMING = {"images_per_sec", "epoch_seconds", "time"}
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import dltrain, fast_train_args, read_jsonl
+from tests.helpers.cli import dltrain, fast_train_args, read_jsonl
 
 
 @pytest.fixture(scope="module")
