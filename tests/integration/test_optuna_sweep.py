@@ -10,6 +10,7 @@ from tests.helpers.sweep import job, sweep
 optuna = pytest.importorskip("optuna")
 
 
+@pytest.mark.slow
 def test_search_prunes_a_clearly_worse_trial_and_a_rerun_continues_the_study(tmp_path):
     folder = tmp_path / "sweep"
     args = [
