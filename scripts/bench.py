@@ -223,7 +223,7 @@ def main() -> None:
         options.root = Path(tempfile.mkdtemp(prefix="bench-fmnist-"))
         # In a child: a forked child inherits this process's peak RSS (ru_maxrss), so the
         # parent must stay small for the children's peaks to be their own.
-        write = "from dltrain.data.idx import write_fake_mnist as w; import sys; "
+        write = "from dltrain.testing.fake_data import write_fake_mnist as w; import sys; "
         write += "w(sys.argv[1], train_size=60000, test_size=1000)"
         subprocess.run([sys.executable, "-c", write, str(options.root)], check=True)
     precisions = (

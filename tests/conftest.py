@@ -1,18 +1,27 @@
-"""Shared fixtures: small FashionMNIST-format data on disk and a real `dltrain` subprocess."""
+"""Shared fixtures and the markers' rules.
+
+Markers (registered in pyproject.toml, ``--strict-markers``):
+
+- ``subprocess``: the test starts a process; every test under tests/integration gets it here.
+- ``slow``: the test takes over ~10 s; set on the test itself.
+- ``gpu``: the test needs CUDA; skipped here, with the reason, where CUDA is not available.
+
+Helpers live in tests/helpers; the names below are imported for tests that still take them
+from here.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from dltrain.data.idx import write_fake_mnist
+from dltrain.testing.fake_data import write_fake_mnist
+from tests.helpers.cli import TIMEOUT, dltrain, fast_train_args, read_jsonl
 
-TIMEOUT = 300
+__all__ = ["TIMEOUT", "dltrain", "fast_train_args", "read_jsonl"]
+
+INTEGRATION = Path(__file__).parent / "integration"
 
 
 @pytest.fixture(scope="session")
@@ -23,35 +32,16 @@ def fmnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def dltrain(
-    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = TIMEOUT
-) -> subprocess.CompletedProcess:
-    """Run `python -m dltrain ARGS` as a user would, with one thread and no colour."""
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "dltrain", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gpu_skip = None
+    for item in items:
+        if INTEGRATION in Path(item.path).parents:
+            item.add_marker(pytest.mark.subprocess)
+        if item.get_closest_marker("gpu") is not None:
+            if gpu_skip is None:
+                import torch
 
-
-def fast_train_args(fmnist_root: Path, run_dir: Path, *extra: str) -> list[str]:
-    """A tiny FashionMNIST CNN run on the fake data: 2 epochs of 540 images."""
-    return [
-        "train",
-        f"data.root={fmnist_root}",
-        "data.download=false",
-        "data.batch_size=64",
-        "trainer.max_epochs=2",
-        "logging.every_n_steps=4",
-        f"hydra.run.dir={run_dir}",
-        *extra,
-    ]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+                available = torch.cuda.is_available()
+                gpu_skip = False if available else pytest.mark.skip(reason="needs CUDA")
+            if gpu_skip:
+                item.add_marker(gpu_skip)

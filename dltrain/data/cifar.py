@@ -2,8 +2,8 @@
 
 Read here rather than through torchvision.datasets.CIFAR10, which insists on the official MD5
 sums (so no test could use small fake files), and with an unpickler that only builds numpy
-arrays: a pickle can run any code, and a data file should not. ``write_fake_cifar10`` writes
-small learnable files in the same format.
+arrays: a pickle can run any code, and a data file should not. Small learnable files in the
+same format: ``write_fake_cifar10`` in ``dltrain.testing.fake_data``.
 """
 
 from __future__ import annotations
@@ -87,32 +87,3 @@ def cifar10(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
     train = ImageTensorDataset(*_read(folder, CIFAR10_TRAIN), pipeline=pipeline)
     test = ImageTensorDataset(*_read(folder, CIFAR10_TEST), pipeline=pipeline)
     return image_splits(cfg, train, test, num_classes=10)
-
-
-def write_fake_cifar10(
-    root: str | Path, train_size: int = 500, test_size: int = 100, seed: int = 0
-) -> Path:
-    """Five training batches, a test batch and batches.meta, pickled as the real files are."""
-    folder = Path(root) / CIFAR10_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    prototypes = np.random.default_rng(1234).integers(0, 256, size=(10, 3072))
-
-    def batch(count: int, label: str) -> dict[str, Any]:
-        labels = rng.integers(0, 10, size=count)
-        noise = rng.normal(0.0, 40.0, size=(count, 3072))
-        data = np.clip(prototypes[labels] + noise, 0, 255).astype(np.uint8)
-        names = [f"fake_{label}_{i}.png" for i in range(count)]
-        return {"batch_label": label, "labels": labels.tolist(), "data": data, "filenames": names}
-
-    sizes = [len(part) for part in np.array_split(np.arange(train_size), len(CIFAR10_TRAIN))]
-    for name, count in zip(CIFAR10_TRAIN, sizes, strict=True):
-        _dump(folder / name, batch(count, name))
-    _dump(folder / CIFAR10_TEST[0], batch(test_size, "test batch"))
-    _dump(folder / "batches.meta", {"label_names": LABEL_NAMES, "num_vis": 3072})
-    return folder
-
-
-def _dump(path: Path, obj: dict[str, Any]) -> None:
-    with open(path, "wb") as file:
-        pickle.dump(obj, file, protocol=4)

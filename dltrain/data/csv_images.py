@@ -17,7 +17,6 @@ import torch
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
 from dltrain.data.checks import check_csv, read_csv_header
 from dltrain.data.decode_cache import cached_decode
-from dltrain.data.idx import FAKES
 from dltrain.data.torchvision_sets import MNIST_TASKS, STATS
 from dltrain.errors import UserError
 from dltrain.registry import DATA
@@ -69,15 +68,3 @@ def csv(cfg: Mapping[str, Any], task: str = "classification") -> DataSplits:
         )
     return image_splits(cfg, train, test, cfg["num_classes"])
 
-
-def write_fake_csv(
-    path: str | Path, count: int = 300, seed: int = 0, style: str = "patterns"
-) -> Path:
-    """A Kaggle-layout CSV of 28x28 fakes (see idx.FAKES) with its header row."""
-    images, labels = FAKES[style](count, 10, np.random.default_rng(seed))
-    table = np.concatenate([labels[:, None], images.reshape(count, -1)], axis=1)
-    header = "label," + ",".join(f"pixel{i}" for i in range(1, 785))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
-    return path

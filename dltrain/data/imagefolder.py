@@ -109,27 +109,3 @@ def imagefolder(cfg: Mapping[str, Any], task: str = "classification") -> DataSpl
             parts[key] = ImageTensorDataset(images, labels, pipeline=pipeline)
     train = ImageTensorDataset(train_images, train_labels, pipeline=pipeline)
     return image_splits(cfg, train, parts["test_dir"], len(classes), val=parts["val_dir"])
-
-
-def write_fake_imagefolder(
-    root: str | Path,
-    classes: Sequence[str] = ("cat", "dog", "frog"),
-    per_class: int = 12,
-    splits: Sequence[str] = ("train", "val", "test"),
-    mode: str = "RGB",
-    seed: int = 0,
-) -> Path:
-    """``root/<split>/<class>/<i>.png|.jpg``: a colour per class plus noise, in varied sizes."""
-    rng = np.random.default_rng(seed)
-    colours = np.random.default_rng(1234).integers(30, 226, size=(len(classes), 3))
-    for split in splits:
-        for label, name in enumerate(classes):
-            folder = Path(root) / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(per_class):
-                height, width = rng.integers(20, 48, size=2)
-                noise = rng.normal(0.0, 25.0, size=(height, width, 3))
-                pixels = np.clip(colours[label] + noise, 0, 255).astype(np.uint8)
-                suffix = ".png" if i % 2 == 0 else ".jpg"
-                Image.fromarray(pixels, "RGB").convert(mode).save(folder / f"{i}{suffix}")
-    return Path(root)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dltrain
-from tests.viz_helpers import train_in_process
+from tests.helpers.cli import dltrain
+from tests.helpers.viz import train_in_process
 
 OWN_HELP = ("eval", "plot", "predict", "export", "report", "list", "summary")
 OPTIONS = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dltrain.errors import UserError
-from tests.viz_helpers import train_in_process
+from tests.helpers.viz import train_in_process
 
 TINY = [
     "data=synthetic",

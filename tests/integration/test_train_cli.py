@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import dltrain, fast_train_args, read_jsonl
+from tests.helpers.cli import dltrain, fast_train_args, read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,7 @@ def test_eval_takes_a_run_folder_and_the_val_split(run_dir: Path, tmp_path: Path
     assert "val/accuracy" in json.loads(output.read_text())
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(fmnist_root: Path, tmp_path: Path):
     """Two epochs, then the same folder with max_epochs=3, equals three epochs straight."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"

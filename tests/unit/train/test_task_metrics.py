@@ -9,12 +9,8 @@ from torch.nn import functional as F
 from dltrain.config.compose import compose
 from dltrain.config.validate import validate
 from dltrain.errors import UserError
-from dltrain.train.metrics import (
-    RegressionMetrics,
-    SegmentationMetrics,
-    metrics_for,
-    resolve_monitor,
-)
+from dltrain.train.metrics import RegressionMetrics, SegmentationMetrics, metrics_for
+from dltrain.train.monitor import resolve_monitor
 
 CPU = torch.device("cpu")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dltrain.data.idx import write_fake_mnist
-from tests.conftest import dltrain, read_jsonl
+from dltrain.testing.fake_data import write_fake_mnist
+from tests.helpers.cli import dltrain, read_jsonl
 
 COMPONENTS = """
 from torch import nn

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import dltrain, fast_train_args, read_jsonl
+from tests.helpers.cli import dltrain, fast_train_args, read_jsonl
 
 TIMING = {"images_per_sec", "epoch_seconds", "time"}
 
@@ -100,6 +100,7 @@ def reference(fmnist_root: Path, killer: Path, tmp_path_factory: pytest.TempPath
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("workers", "kills"),
     [
@@ -125,6 +126,7 @@ def test_sigkill_anywhere_then_resume_is_bitwise_equal(
     _assert_same_run(reference[workers], run)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_exits_143_then_resumes_exactly(fmnist_root, killer, reference, tmp_path):
     run = tmp_path / "run"
     args = _args(fmnist_root, run, 0, "trainer.max_epochs=2")

@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from dltrain.cli import main
-from dltrain.data.idx import write_fake_mnist
-from tests.data_helpers import read_idx
-from tests.viz_helpers import save_idx_images_as_files, train_in_process
+from dltrain.testing.fake_data import write_fake_mnist
+from tests.helpers.data import read_idx
+from tests.helpers.viz import save_idx_images_as_files, train_in_process
 
 BASE = ["data.download=false", "data.batch_size=64", "trainer.max_epochs=2", "device=cpu"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import dltrain, fast_train_args
+from tests.helpers.cli import dltrain, fast_train_args
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,7 @@ def test_eval_of_a_missing_checkpoint(tmp_path: Path):
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_eval_of_a_corrupt_or_foreign_file(tmp_path: Path):
     truncated = tmp_path / "truncated.pt"
     torch.save({"model": {"w": torch.zeros(1000)}}, truncated)

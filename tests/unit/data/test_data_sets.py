@@ -12,13 +12,16 @@ import torch
 from dltrain.config.compose import group_options
 from dltrain.data.build import build_data
 from dltrain.data.checks import check_data
-from dltrain.data.cifar import read_batch, write_fake_cifar10
-from dltrain.data.csv_images import write_fake_csv
-from dltrain.data.idx import write_fake_mnist
-from dltrain.data.imagefolder import write_fake_imagefolder
+from dltrain.data.cifar import read_batch
 from dltrain.data.quadratic import quadratic_points
 from dltrain.errors import UserError
-from tests.data_helpers import data_cfg, read_idx
+from dltrain.testing.fake_data import (
+    write_fake_cifar10,
+    write_fake_csv,
+    write_fake_imagefolder,
+    write_fake_mnist,
+)
+from tests.helpers.data import data_cfg, read_idx
 
 
 @pytest.mark.parametrize("option", group_options("data"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dltrain
-from tests.sweep_helpers import SWEEP_TIMEOUT, TINY, job, sweep
+from tests.helpers.cli import dltrain
+from tests.helpers.sweep import SWEEP_TIMEOUT, TINY, job, sweep
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,7 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_grid_runs_every_job_in_its_own_folder(grid: Path):
     overrides = set()
     for num in range(4):
@@ -37,6 +38,7 @@ def test_grid_runs_every_job_in_its_own_folder(grid: Path):
     assert not (grid / "4").exists()
 
 
+@pytest.mark.slow
 def test_report_writes_table_csv_markdown_and_curves(grid: Path):
     result = dltrain("report", str(grid))
     assert result.returncode == 0, result.stderr
@@ -55,6 +57,7 @@ def test_report_of_a_missing_folder_is_a_user_error(tmp_path: Path):
     assert result.returncode == 2 and "not a folder" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_failed_job_is_recorded_and_the_others_still_run(tmp_path: Path):
     folder = tmp_path / "sweep"
     result = sweep(folder, "optimizer=sgd", "optimizer.lr=1e30,1e-2")
@@ -65,6 +68,7 @@ def test_a_failed_job_is_recorded_and_the_others_still_run(tmp_path: Path):
     assert (folder / "1" / "results.json").is_file()
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_rerun_skips_completed_jobs_and_resumes_the_rest(tmp_path: Path):
     folder = tmp_path / "sweep"
     args = ["optimizer.lr=1e-3,1e-2", "trainer.max_epochs=6", "data.train_size=1600"]
@@ -117,6 +121,7 @@ def test_parallel_launcher_runs_jobs_at_once_one_gpu_each(tmp_path: Path):
     assert first["started"] < second["ended"] and second["started"] < first["ended"]
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_two_jobs(tmp_path: Path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     folder = tmp_path / "sweep"

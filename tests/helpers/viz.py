@@ -61,7 +61,7 @@ def train_in_process(run_dir: Path, overrides: list[str], **sections: Any) -> di
 
 def save_idx_images_as_files(root: Path, folder: Path, count: int) -> list[Path]:
     """The first ``count`` FashionMNIST-format test images as 28x28 grey PNG files."""
-    from tests.data_helpers import read_idx
+    from tests.helpers.data import read_idx
 
     images = read_idx(root / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte")
     folder.mkdir(parents=True, exist_ok=True)

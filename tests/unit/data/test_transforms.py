@@ -11,11 +11,11 @@ from torchvision import tv_tensors
 
 from dltrain.data.build import build_data
 from dltrain.data.checks import check_data
-from dltrain.data.idx import write_fake_mnist
 from dltrain.data.transform_names import AUGMENTATIONS
 from dltrain.data.transforms import build_augment
 from dltrain.errors import UserError
-from tests.data_helpers import data_cfg
+from dltrain.testing.fake_data import write_fake_mnist
+from tests.helpers.data import data_cfg
 
 FLIP = "data.train_transforms=[{name: vertical_flip, p: 1.0}]"
 CROP = "data.train_transforms=[{name: random_crop, size: 28, padding: 4}, {name: horizontal_flip}]"

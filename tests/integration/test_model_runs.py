@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from dltrain.data.idx import write_fake_mnist
-from tests.conftest import dltrain
+from dltrain.testing.fake_data import write_fake_mnist
+from tests.helpers.cli import dltrain
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,7 @@ def test_summary_of_the_unet():
     assert "outc.conv" in result.stdout and "total parameters: 1,942,289" in result.stdout
 
 
+@pytest.mark.slow
 def test_weights_load_in_a_run_and_not_again_on_resume(fmnist_root: Path, tmp_path: Path):
     from dltrain.models.classic import LeNet
 
@@ -88,6 +89,7 @@ def test_weights_load_in_a_run_and_not_again_on_resume(fmnist_root: Path, tmp_pa
     assert fresh.returncode == 2 and "cannot be read safely" in fresh.stderr
 
 
+@pytest.mark.slow
 def test_optimizer_comparison_experiment_and_its_plot(tmp_path: Path):
     sweep = tmp_path / "sweep"
     result = dltrain(

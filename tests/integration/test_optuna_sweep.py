@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.sweep_helpers import job, sweep
+from tests.helpers.sweep import job, sweep
 
 optuna = pytest.importorskip("optuna")
 
 
+@pytest.mark.slow
 def test_search_prunes_a_clearly_worse_trial_and_a_rerun_continues_the_study(tmp_path):
     folder = tmp_path / "sweep"
     args = [

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from tests.conftest import dltrain, fast_train_args, read_jsonl
+from tests.helpers.cli import dltrain, fast_train_args, read_jsonl
 
 
 def test_sgd_param_groups_with_onecycle(fmnist_root: Path, tmp_path: Path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import dltrain, read_jsonl
+from tests.helpers.cli import dltrain, read_jsonl
 
 # An MLP without dropout on synthetic data: with the same global batch and seed, the data order
 # (randperm(seed + epoch), rank r takes every 2nd index) and the averaged gradients are the same
@@ -40,6 +40,7 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
 
 
+@pytest.mark.slow
 def test_ddp_matches_one_process_with_the_same_global_batch(tmp_path: Path):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     one = dltrain("train", *SMALL, "data.batch_size=64", f"hydra.run.dir={single}")
@@ -71,6 +72,7 @@ def test_ddp_matches_one_process_with_the_same_global_batch(tmp_path: Path):
     assert [e["epoch"] for e in read_jsonl(ddp / "metrics.jsonl") if "val/loss" in e] == [1, 2]
 
 
+@pytest.mark.slow
 def test_two_nodes_on_one_machine_share_one_run_folder(tmp_path: Path):
     run = tmp_path / "run"
     port = _free_port()
@@ -168,6 +170,7 @@ def test_a_killed_rank_fails_the_job_and_names_it(tmp_path: Path, fragile):
     assert time.monotonic() - started < 60
 
 
+@pytest.mark.slow
 def test_max_restarts_resumes_in_the_same_folder(tmp_path: Path, fragile):
     args, env = fragile
     run = tmp_path / "run"
@@ -202,6 +205,7 @@ def test_multirun_under_an_external_torchrun_is_refused(tmp_path: Path):
     assert "cannot run under an external torchrun" in result.stderr
 
 
+@pytest.mark.slow
 def test_multirun_with_ddp_launches_each_job(tmp_path: Path):
     sweep = tmp_path / "sweep"
     result = dltrain(
@@ -222,6 +226,7 @@ def test_multirun_with_ddp_launches_each_job(tmp_path: Path):
     assert lrs == {1}
 
 
+@pytest.mark.slow
 def test_bf16_on_cpu_learns_like_fp32(fmnist_root: Path, tmp_path: Path):
     scores = {}
     for precision in ("fp32", "bf16"):

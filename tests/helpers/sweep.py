@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.conftest import dltrain
+from tests.helpers.cli import dltrain
 
 SWEEP_TIMEOUT = 180
 TINY = [

@@ -1,0 +1,92 @@
+"""logger=[csv,tensorboard], plots=true and progress output of a real `dltrain train` run."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.helpers.cli import dltrain, fast_train_args, read_jsonl
+from tests.helpers.tensorboard import scalars
+
+
+@pytest.fixture(scope="module")
+def logged_run(fmnist_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("logged") / "run"
+    args = fast_train_args(fmnist_root, folder, "logger=[csv,tensorboard]", "plots=true")
+    result = dltrain(*args)
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+def test_tensorboard_has_every_logged_value(logged_run):
+    run, _ = logged_run
+    logged = scalars(run / "tensorboard")
+    events = read_jsonl(run / "metrics.jsonl")
+    epochs = [e for e in events if "epoch_seconds" in e]
+    for key in ("train/loss", "train/accuracy", "val/loss", "val/accuracy"):
+        assert logged[key] == [(e["step"], pytest.approx(e[key])) for e in epochs], key
+    for key in ("epoch/lr", "epoch/images_per_sec", "epoch/epoch_seconds", "epoch/epoch"):
+        assert [s for s, _ in logged[key]] == [9, 18], key
+    steps = [e for e in events if "epoch_seconds" not in e]
+    assert [e["step"] for e in steps] == [4, 8, 12, 16]
+    for tag, key in (("step/train_loss", "train/loss"), ("step/grad_norm", "grad_norm"),
+                     ("step/lr", "lr"), ("step/images_per_sec", "images_per_sec")):  # fmt: skip
+        assert logged[tag] == [(e["step"], pytest.approx(e[key], rel=1e-5)) for e in steps], tag
+
+
+def test_tensorboard_has_the_prediction_gallery_as_images(logged_run):
+    run, _ = logged_run
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert set(events.Tags()["images"]) == {"predictions/samples", "predictions/confusion_matrix"}
+    samples = events.Images("predictions/samples")
+    assert [image.step for image in samples] == [18]
+    assert samples[0].width > 100 and samples[0].height > 100
+
+
+def test_metrics_csv_has_the_union_of_columns(logged_run):
+    run, _ = logged_run
+    with (run / "metrics.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    events = read_jsonl(run / "metrics.jsonl")
+    assert len(rows) == len(events)
+    header = list(rows[0])
+    assert header[:2] == ["epoch", "step"]
+    assert set(header) == {key for event in events for key in event}
+    for row, event in zip(rows, events, strict=True):
+        for key in header:
+            assert row[key] == ("" if key not in event else str(event[key])), key
+
+
+def test_plots_true_writes_the_pngs_at_the_end(logged_run):
+    run, result = logged_run
+    names = {p.name for p in (run / "plots").iterdir()}
+    assert names == {"loss.png", "accuracy.png", "lr.png", "confusion_matrix.png", "samples.png"}
+    assert "plots: 5 PNG files" in result.stdout
+
+
+def test_no_bar_without_a_terminal_but_step_lines(logged_run):
+    _, result = logged_run
+    assert "\r" not in result.stderr and "batch/s" not in result.stderr
+    assert "epoch 1/2  step 4/18  train/loss " in result.stdout and " eta 0:" in result.stdout
+
+
+def test_help_and_list_import_neither_torch_nor_matplotlib():
+    code = (
+        "import sys\n"
+        "from dltrain.cli import main\n"
+        "from dltrain.loggers import check_loggers\n"
+        "check_loggers(['csv', 'tensorboard'])\n"
+        "main(['list'])\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'matplotlib', 'tensorboard') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+    assert "plot" in out.stdout and "predict" in out.stdout and "export" in out.stdout
