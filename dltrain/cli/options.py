@@ -85,7 +85,7 @@ def parse_options(
 
 def usage(verb: str) -> str:
     """The verb's usage line, from the one verb table."""
-    from dltrain.cli import VERBS
+    from dltrain.cli.verbs import VERBS
 
     for entry in VERBS:
         if entry.name == verb:

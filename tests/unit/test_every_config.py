@@ -93,7 +93,9 @@ def loss_base(option: str) -> list[str] | None:
     """A model of a task the loss fits; None for a loss that fits no task's outputs."""
     if option == "auto":
         return []
-    tasks = getattr(LOSSES.get(option), "tasks", {"classification"})
+    tasks = LOSSES.entry(option).tasks
+    if tasks is None:  # fits any task
+        return next(iter(TASK_BASE.values()))
     for task, base in TASK_BASE.items():
         if task in tasks:
             return base
