@@ -3,6 +3,7 @@
 
     python scripts/bench.py                       # CPU, FashionMNIST-format data it generates
     python scripts/bench.py --device cuda         # adds fp32 / bf16 / fp16 rows on a GPU
+    python scripts/bench.py --variants be         # only some of the runs (no ratio line)
 
 Same machine, data, model (the tutorials' FashionMNIST CNN), batch (256), optimizer (Adam
 1e-3) and number of timed steps after warm-up, for:
@@ -202,6 +203,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precisions", default=None, help="default: fp32 on CPU, all on CUDA")
+    parser.add_argument("--variants", default="acbde", help="which runs, in alternating order")
     parser.add_argument("--worker", choices=["a", "b"], help=argparse.SUPPRESS)
     parser.add_argument("--precision-one", default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--first-only", action="store_true", help=argparse.SUPPRESS)
@@ -230,10 +232,10 @@ def main() -> None:
         options.precisions or ("fp32,bf16,fp16" if options.device == "cuda" else "fp32")
     ).split(",")
     for precision in precisions:
-        speeds: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        firsts: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        peaks: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        order = "acbde"
+        order = [v for v in options.variants if v in VARIANTS]
+        speeds: dict[str, list[float]] = {v: [] for v in order}
+        firsts: dict[str, list[float]] = {v: [] for v in order}
+        peaks: dict[str, list[float]] = {v: [] for v in order}
         for _ in range(options.repeats):
             for variant in order:
                 result = measure(variant, options, precision, first_only=False)
@@ -255,10 +257,14 @@ def report(
     print("| run | images/s | time to first step (s) | peak memory (MiB) |")
     print("|---|---:|---:|---:|")
     for variant, title in VARIANTS.items():
+        if variant not in median:
+            continue
         print(
             f"| {variant}: {title} | {median[variant]:,.0f} | "
             f"{statistics.median(firsts[variant]):.2f} | {max(peaks[variant]):,.0f} |"
         )
+    if set(median) != set(VARIANTS):
+        return  # the ratios need every run
     first = {v: statistics.median(x) for v, x in firsts.items()}
     print(
         f"\nc/a = {median['c'] / median['a']:.2f}   d/b = {median['d'] / median['b']:.2f}   "

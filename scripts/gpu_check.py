@@ -104,7 +104,8 @@ def make_plan(device: str, quick: bool, jobs: int | None, budget: float | None) 
             check_epochs=1, compile_model="softmax_regression", compile_batch=32,
             kill_at_step=12, recipe_images=600, recipe_test=200, recipe_epochs=1,
             recipe_compile=False, budget_s=budget or 300.0, jobs=jobs or 2,
-            bench_args=("--steps", "1", "--warmup", "1", "--repeats", "1", "--precisions", "fp32"),
+            bench_args=("--steps", "1", "--warmup", "1", "--repeats", "1", "--variants", "e",
+                        "--precisions", "fp32,bf16"),
         )  # fmt: skip
     return Plan(
         device=device, quick=False, check_images=10_000, check_model="fmnist_cnn",
