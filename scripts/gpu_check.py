@@ -182,7 +182,7 @@ def run_logged(command: list[str], log: Path, timeout: float, env: dict | None =
         handle.write("$ " + shlex.join(command) + "\n")
         handle.flush()
         proc = subprocess.Popen(
-            command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            command, stdout=handle, stderr=subprocess.STDOUT, env=child_env(env),
             cwd=REPO, start_new_session=True,
         )  # fmt: skip
         try:
@@ -192,6 +192,15 @@ def run_logged(command: list[str], log: Path, timeout: float, env: dict | None =
             proc.wait()
             code = None
     return Outcome(code, time.monotonic() - started, log)
+
+
+def child_env(extra: dict | None) -> dict:
+    """This checkout's dltrain first on every child's path (workers and bench.py's children)."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, **(extra or {})}
+    if extra and "PYTHONPATH" in extra:
+        env["PYTHONPATH"] = os.pathsep.join([extra["PYTHONPATH"], path])
+    return env
 
 
 def worker(ctx: Context, name: str, *args: str, limit: float = 120) -> tuple[Outcome, dict]:
@@ -406,9 +415,7 @@ def resume_check(ctx: Context) -> Check:
         *base_overrides(ctx, ctx.check_root), f"model={ctx.plan.check_model}",
         "deterministic=true", "checkpoint.every_n_steps=5", "imports=[gpu_check_killer]",
     ]  # fmt: skip
-    python_path = os.pathsep.join(filter(None, [str(killer), str(REPO), os.environ.get(
-        "PYTHONPATH")]))  # fmt: skip
-    env = {**check_env(ctx), "PYTHONPATH": python_path}
+    env = {**check_env(ctx), "PYTHONPATH": str(killer)}  # child_env adds this checkout
     check = Check("SIGKILL + resume (deterministic)", shown(dltrain_command(folder, *overrides)))
     started = time.monotonic()
     steps = [
