@@ -197,7 +197,8 @@ def run_logged(command: list[str], log: Path, timeout: float, env: dict | None =
 def child_env(extra: dict | None) -> dict:
     """This checkout's dltrain first on every child's path (workers and bench.py's children)."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, **(extra or {})}
+    # unbuffered: a child killed at its timeout still leaves what it printed (bench's tables)
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", **(extra or {})}
     if extra and "PYTHONPATH" in extra:
         env["PYTHONPATH"] = os.pathsep.join([extra["PYTHONPATH"], path])
     return env
@@ -207,7 +208,8 @@ def worker(ctx: Context, name: str, *args: str, limit: float = 120) -> tuple[Out
     """Run ``--worker NAME ARGS`` of this file; returns its outcome and the JSON it wrote."""
     result = ctx.out / "workers" / f"{name}-{time.monotonic_ns()}.json"
     command = [sys.executable, __file__, "--worker", name, "--result", str(result), *args]
-    outcome = run_logged(command, ctx.out / "logs" / f"worker-{name}.log", limit)
+    timeout = ctx.budget.timeout(limit) or 30.0  # a short read still fits past the budget
+    outcome = run_logged(command, ctx.out / "logs" / f"worker-{name}.log", timeout)
     data = json.loads(result.read_text()) if outcome.ok and result.exists() else {}
     return outcome, data
 
