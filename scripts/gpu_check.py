@@ -27,6 +27,7 @@ runs in ``--worker`` children of this same file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -188,7 +189,8 @@ def run_logged(command: list[str], log: Path, timeout: float, env: dict | None =
         try:
             code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             code = None
     return Outcome(code, time.monotonic() - started, log)
@@ -288,9 +290,10 @@ def git_commit() -> str:
             ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.TimeoutExpired):
-        return "n/a (no git)"
-    if head.returncode != 0:
-        return "n/a (not a git checkout)"
+        head = None
+    if head is None or head.returncode != 0:  # a copied tree: the caller may name the commit
+        named = os.environ.get("DLTRAIN_COMMIT")
+        return f"{named} (from DLTRAIN_COMMIT)" if named else "n/a (not a git checkout)"
     return head.stdout.strip() + (" (+ uncommitted changes)" if dirty.stdout.strip() else "")
 
 
@@ -380,27 +383,27 @@ def unet_check(ctx: Context) -> Check:
     return train_check(ctx, "model=unet (bf16, segmentation)", overrides, "test/dice", DICE_MIN)[0]
 
 
-def correctness_checks(ctx: Context) -> list[Callable[[], Check]]:
+def correctness_checks(ctx: Context) -> list[tuple[str, Callable[[], Check]]]:
     return [
-        lambda: compile_check(ctx),  # first: the longest (a cold compile)
-        lambda: resume_check(ctx),
-        lambda: classify_check(ctx, "precision=fp32", "precision=fp32"),
-        lambda: classify_check(ctx, "precision=bf16", "precision=bf16"),
-        lambda: fp16_check(ctx),
-        lambda: unet_check(ctx),
-        lambda: classify_check(ctx, "data.loader=memory", "data.loader=memory"),
-        lambda: classify_check(ctx, "data.loader=torch", "data.loader=torch"),
+        ("compile", lambda: compile_check(ctx)),  # first: the longest (a cold compile)
+        ("resume", lambda: resume_check(ctx)),
+        ("fp32", lambda: classify_check(ctx, "precision=fp32", "precision=fp32")),
+        ("bf16", lambda: classify_check(ctx, "precision=bf16", "precision=bf16")),
+        ("fp16", lambda: fp16_check(ctx)),
+        ("unet", lambda: unet_check(ctx)),
+        ("memory", lambda: classify_check(ctx, "data.loader=memory", "data.loader=memory")),
+        ("torch", lambda: classify_check(ctx, "data.loader=torch", "data.loader=torch")),
     ]
 
 
 def run_correctness(ctx: Context) -> list[Check]:
     """``--jobs`` checks at a time; a crash inside one is that check's failure only."""
 
-    def guarded(make: Callable[[], Check]) -> Check:
+    def guarded(named: tuple[str, Callable[[], Check]]) -> Check:
         try:
-            return make()
+            return named[1]()
         except Exception as error:  # noqa: BLE001 - one check's bug must not stop the others
-            return Check("(check crashed)", "-", error=f"{type(error).__name__}: {error}")
+            return Check(f"{named[0]} (crashed)", "-", error=f"{type(error).__name__}: {error}")
 
     with ThreadPoolExecutor(max_workers=ctx.plan.jobs) as pool:
         return list(pool.map(guarded, correctness_checks(ctx)))
@@ -547,8 +550,10 @@ def recipe_runs(ctx: Context) -> list[tuple[str, list[str], str]]:
 
 
 def headline(ctx: Context) -> list[Check]:
-    rows = []
-    for number, (label, args, kind) in enumerate(recipe_runs(ctx), 1):
+    """The four runs, the tutorial's last (the slowest; no target needs it), shown i..iv."""
+    runs, rows = recipe_runs(ctx), {}
+    for number in (2, 3, 4, 1):
+        label, args, kind = runs[number - 1]
         run = ctx.out / "recipe" / f"run{number}"
         if kind == "dltrain":
             command = dltrain_command(run, *args)
@@ -556,8 +561,8 @@ def headline(ctx: Context) -> list[Check]:
         else:
             command = [*args, "--result", str(run / "result.json")]
             env = {}
-        rows.append(recipe_run(ctx, label, command, run, env))
-    return rows
+        rows[number] = recipe_run(ctx, label, command, run, env)
+    return [rows[number] for number in sorted(rows)]
 
 
 def recipe_run(ctx: Context, label: str, command: list[str], run: Path, env: dict) -> Check:
