@@ -13,7 +13,6 @@ results.json, and prints a Markdown table. Exit 0 when they match exactly, 1 oth
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-TIMING = {"images_per_sec", "epoch_seconds", "time"}
+from dltrain.testing.compare import run_differences
 
 
 def train(args: list[str], run: Path, kill_after: float | None = None) -> tuple[int, float]:
@@ -40,29 +39,6 @@ def train(args: list[str], run: Path, kill_after: float | None = None) -> tuple[
         if proc.returncode not in (0, -9):
             sys.exit(f"dltrain failed ({proc.returncode}):\n{stderr}")
     return proc.returncode, time.monotonic() - started
-
-
-def events(run: Path) -> list[dict]:
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(x).items() if k not in TIMING} for x in lines]
-
-
-def differences(a: Path, b: Path) -> list[str]:
-    sa = torch.load(a / "checkpoints" / "last.pt", weights_only=True)
-    sb = torch.load(b / "checkpoints" / "last.pt", weights_only=True)
-    found = [f"weights {k}" for k in sa["model"] if not torch.equal(sa["model"][k], sb["model"][k])]
-    for index, state in sa["optimizer"]["state"].items():
-        for name, value in state.items():
-            other = sb["optimizer"]["state"][index][name]
-            if not torch.equal(torch.as_tensor(value), torch.as_tensor(other)):
-                found.append(f"optimizer state {index}.{name}")
-    if sa["progress"] != sb["progress"]:
-        found.append("position (epoch/batch/step)")
-    if events(a) != events(b):
-        found.append("metrics.jsonl")
-    if json.loads((a / "results.json").read_text()) != json.loads((b / "results.json").read_text()):
-        found.append("results.json")
-    return found
 
 
 def main() -> None:
@@ -87,7 +63,7 @@ def main() -> None:
         step = torch.load(last, weights_only=True)["progress"]["step"] if last.exists() else "-"
         rows.append((number, f"{delay:.1f}s", "killed" if code == -9 else "finished", step))
     train(args, chaos)
-    found = differences(clean, chaos)
+    found = run_differences(clean, chaos)
     print("| kill | after | outcome | checkpoint step |\n|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(str(x) for x in row) + " |")

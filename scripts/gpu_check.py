@@ -470,7 +470,7 @@ def compare_runs(ctx: Context, check: Check, folder: Path) -> Check:
     else:
         check.status = "pass"
     check.metric = (
-        f"{found.get('tensors', 0)} tensors of last.pt/best.pt bitwise equal"
+        "last.pt and best.pt bitwise equal (weights, optimizer, position)"
         if check.status == "pass"
         else "weights differ"
     )
@@ -749,27 +749,16 @@ def worker_scaler(options: argparse.Namespace) -> dict:
 
 
 def worker_compare(options: argparse.Namespace) -> dict:
-    """Bitwise comparison of last.pt and best.pt (model; last.pt's optimizer state too)."""
-    import torch
+    """Bitwise comparison of last.pt and best.pt (weights, optimizer state, position)."""
+    from dltrain.testing.compare import checkpoint_differences
 
     clean, chaos = (Path(x) / "checkpoints" for x in options.args)
-    differences, tensors = [], 0
-    for name in ("last.pt", "best.pt"):
-        a = torch.load(clean / name, weights_only=True, map_location="cpu")
-        b = torch.load(chaos / name, weights_only=True, map_location="cpu")
-        for key, value in a["model"].items():
-            tensors += 1
-            if not torch.equal(value, b["model"][key]):
-                differences.append(f"{name} {key}")
-        if name == "last.pt":
-            for index, state in a["optimizer"]["state"].items():
-                for key, value in state.items():
-                    other = b["optimizer"]["state"][index][key]
-                    if not torch.equal(torch.as_tensor(value), torch.as_tensor(other)):
-                        differences.append(f"optimizer {index}.{key}")
-            if a["progress"] != b["progress"]:
-                differences.append("progress")
-    return {"differences": differences, "tensors": tensors}
+    differences = [
+        f"{name}: {d}"
+        for name in ("last.pt", "best.pt")
+        for d in checkpoint_differences(clean / name, chaos / name)
+    ]
+    return {"differences": differences}
 
 
 def hand_fit(options: argparse.Namespace, model, batches: dict, dev) -> dict:

@@ -8,7 +8,6 @@ values allowed to differ.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,9 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from dltrain.testing.compare import run_differences
 from tests.helpers.cli import dltrain, fast_train_args, read_jsonl
-
-TIMING = {"images_per_sec", "epoch_seconds", "time"}
 
 KILLER = textwrap.dedent("""
     '''Kill this process with SIGKILL at the N-th forward call or the N-th checkpoint write.
@@ -74,19 +72,7 @@ def _args(fmnist_root: Path, run: Path, workers: int, *extra: str) -> list[str]:
 
 
 def _assert_same_run(a: Path, b: Path) -> None:
-    sa = torch.load(a / "checkpoints" / "last.pt", weights_only=True)
-    sb = torch.load(b / "checkpoints" / "last.pt", weights_only=True)
-    for key in sa["model"]:
-        assert torch.equal(sa["model"][key], sb["model"][key]), key
-    for index, state in sa["optimizer"]["state"].items():
-        for name, value in state.items():
-            assert torch.equal(value, sb["optimizer"]["state"][index][name]), (index, name)
-    assert sa["progress"] == sb["progress"]
-    ea = [{k: v for k, v in e.items() if k not in TIMING} for e in read_jsonl(a / "metrics.jsonl")]
-    eb = [{k: v for k, v in e.items() if k not in TIMING} for e in read_jsonl(b / "metrics.jsonl")]
-    assert ea == eb
-    ra, rb = (json.loads((p / "results.json").read_text()) for p in (a, b))
-    assert ra == rb
+    assert run_differences(a, b) == []
 
 
 @pytest.fixture(scope="module")
