@@ -1,7 +1,7 @@
 """``dltrain list [GROUP]``: the options of each config group, read from configs/ (no torch).
 
 Every built-in component has its configs/<group>/<name>.yaml, and every such file names a
-registered component (tests/test_registry.py keeps the two in step), so the files are the list.
+registered component (tests/unit/test_registry.py keeps the two in step): the files are the list.
 """
 
 from __future__ import annotations
