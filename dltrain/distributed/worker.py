@@ -16,13 +16,12 @@ from dltrain.errors import exit_codes
 
 @record
 def main() -> None:
-    from omegaconf import OmegaConf
-
+    from dltrain.config.freeze import load_frozen
     from dltrain.distributed.context import shutdown
     from dltrain.train.recipe import fit
 
     run_dir = Path(sys.argv[1])
-    cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+    cfg = load_frozen(run_dir)
     try:
         with exit_codes():
             fit(cfg, run_dir)

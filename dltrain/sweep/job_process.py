@@ -14,11 +14,11 @@ from dltrain.errors import exit_codes
 
 
 def main(argv: list[str] | None = None) -> None:
-    from omegaconf import OmegaConf
+    from dltrain.config.freeze import load_frozen
 
     args = sys.argv[1:] if argv is None else argv
     job_dir = Path(args[0])
-    plain = OmegaConf.to_container(OmegaConf.load(job_dir / "config.yaml"))
+    plain = load_frozen(job_dir)
     with exit_codes():
         if plain["distributed"]["name"] == "ddp":
             from dltrain.distributed.launch import run_frozen
