@@ -1,0 +1,33 @@
+"""The bad-input contract as assertions: exit code, a message that names the problem and the
+fix, no traceback, and a folder that is byte-for-byte what it was before."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+
+def tree_state(root: Path) -> dict[str, str] | None:
+    """Every file under ``root`` (relative path -> sha256); None when ``root`` does not exist."""
+    if not root.exists():
+        return None
+    if root.is_file():
+        return {".": hashlib.sha256(root.read_bytes()).hexdigest()}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        if path.is_file()
+        else "dir"
+        for path in sorted(root.rglob("*"))
+    }
+
+
+def assert_refused(
+    result: subprocess.CompletedProcess, *phrases: str, exit_code: int = 2
+) -> None:
+    """The command failed with ``exit_code``, its stderr holds every phrase, and no traceback."""
+    output = result.stderr + result.stdout
+    assert result.returncode == exit_code, (result.returncode, output[-3000:])
+    assert "Traceback" not in output, output[-3000:]
+    for phrase in phrases:
+        assert phrase in output, (phrase, output[-3000:])
