@@ -1,4 +1,4 @@
-"""``dltrain train [overrides]``: validate every job, then hand over to Hydra.
+"""``dltrain train [flags] [overrides]``: validate every job, then hand over to Hydra.
 
 The parent process is the only one that runs Hydra. ``preflight`` composes and validates every
 job's config before Hydra creates any folder, so bad input is exit 2 with nothing written.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from dltrain.config.command_line import HydraArgs, parse_args
 from dltrain.config.compose import config_dir, register_schemas
 from dltrain.config.freeze import freeze, to_plain
 from dltrain.distributed import under_torchrun
@@ -23,23 +24,6 @@ Composes configs/train.yaml with the overrides, validates every job's config bef
 is written, then runs it in a new run folder (outputs/DATE/TIME; sweeps: multirun/DATE/TIME).
 `dltrain train --help` is Hydra's help: every config group and its options."""
 
-# Flags after which Hydra only prints something: no run, nothing to validate.
-INFO_FLAGS = {
-    "--help",
-    "-h",
-    "--hydra-help",
-    "--cfg",
-    "-c",
-    "--info",
-    "-i",
-    "--version",
-    "--shell-completion",
-    "-sc",
-    "--resolve",
-    "-p",
-    "--package",
-}
-
 
 def run(args: list[str]) -> None:
     """The verb (``dltrain train --help`` goes to Hydra, which lists every option)."""
@@ -47,23 +31,59 @@ def run(args: list[str]) -> None:
 
 
 def train(args: list[str]) -> None:
-    """``dltrain train [overrides]``: validate every job, then hand over to Hydra."""
-    if under_torchrun() and not INFO_FLAGS.intersection(args):
+    """``dltrain train [flags] [overrides]``: validate every job, then hand over to Hydra.
+
+    The command line is parsed once, by Hydra's parser; preflight composes from the same
+    config source (--config-name, --config-dir) as the run, so it checks what will run.
+    """
+    command = parse_args(args)
+    if command.namespace.shell_completion:
+        argv = _shell_completion(command)
+        if argv is not None:
+            _hydra_main(argv)
+        return
+    if command.runs and under_torchrun():
         from dltrain.distributed.external import train_under_torchrun
 
-        train_under_torchrun(args)
+        train_under_torchrun(command.overrides, command.multirun, command.source)
         return
-    if not INFO_FLAGS.intersection(args):
+    if command.runs:
         from dltrain.config.preflight import preflight
 
-        multirun = "-m" in args or "--multirun" in args
-        preflight([a for a in args if not a.startswith("-")], multirun)
+        preflight(command.overrides, command.multirun, command.source)
+    elif command.shows_config:
+        from dltrain.config.preflight import check_config
+
+        check_config(command.overrides, command.source)
+    _hydra_main(command.argv())
+
+
+def _hydra_main(argv: list[str], program: str = "dltrain train") -> None:
+    """hydra.main on ``argv``: the run (or what Hydra prints) with dltrain's configs."""
     register_schemas()
     import hydra
 
-    sys.argv = ["dltrain train", *args]
+    sys.argv = [program, *argv]
     main = hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")
     main(_task)()
+
+
+def _shell_completion(command: HydraArgs) -> list[str] | None:
+    """-sc install=SHELL: Hydra's script, calling `dltrain train`; -sc query=SHELL: the argv
+    for Hydra's query (None: answered already); -sc uninstall: Hydra's as it is."""
+    from omegaconf import OmegaConf
+
+    from dltrain.config.completion import install_script, prepare_query
+
+    request = OmegaConf.from_dotlist(command.overrides)
+    if "install" in request:
+        print(install_script(lambda: _hydra_main(command.argv(), "dltrain"), request.install))
+        return None
+    if "query" in request:
+        from dltrain.cli.verbs import VERBS
+
+        return prepare_query(command, [verb.name for verb in VERBS])
+    return command.argv()
 
 
 def _task(cfg: DictConfig) -> float | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,40 +61,76 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-_COMPOSED: dict[tuple[str, tuple[str, ...]], DictConfig] = {}
+JOB_NAME = "train"  # what hydra.main names the job of dltrain.cli.train (${hydra.job.name})
 
 
-def compose(overrides: list[str], config_name: str = "train") -> DictConfig:
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where a command line's config comes from: Hydra's --config-name, --config-path and
+    --config-dir. Preflight composes from the same source as the run, so it checks exactly the
+    config that will run."""
+
+    config_name: str = "train"
+    config_path: str | None = None  # the primary config folder; None: dltrain's configs/
+    config_dir: str | None = None  # an extra folder searched after the primary one
+
+    def search_path(self) -> Any:
+        """The config search path exactly as hydra.main builds it for these flags."""
+        from hydra._internal.utils import create_config_search_path
+        from hydra.core.config_search_path import SearchPathQuery
+
+        search_path = create_config_search_path(self.config_path or str(config_dir()))
+        if self.config_dir is not None:
+            extra = os.path.abspath(self.config_dir)
+            if not os.path.isdir(extra):
+                raise UserError(
+                    f"--config-dir {self.config_dir}: there is no folder {extra}. "
+                    "Point --config-dir at a folder of YAML configs (e.g. one with experiment/)."
+                )
+            search_path.prepend("command-line", f"file://{extra}", SearchPathQuery("schema"))
+        return search_path
+
+
+DEFAULT_SOURCE = ConfigSource()
+
+_COMPOSED: dict[tuple[ConfigSource, tuple[str, ...]], DictConfig] = {}
+
+
+def compose(overrides: list[str], source: ConfigSource = DEFAULT_SOURCE) -> DictConfig:
     """Compose the config as Hydra would, turning Hydra's errors into UserErrors.
 
     Each distinct override list is composed once per process (a composition costs ~0.15 s and
     the pre-flight checks ask for the same one more than once); callers get their own copy.
     """
-    key = (config_name, tuple(overrides))
+    key = (source, tuple(overrides))
     if key not in _COMPOSED:
-        _COMPOSED[key] = _compose(list(overrides), config_name)
+        _COMPOSED[key] = _compose(list(overrides), source)
     return copy.deepcopy(_COMPOSED[key])
 
 
-def _compose(overrides: list[str], config_name: str) -> DictConfig:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+def _compose(overrides: list[str], source: ConfigSource) -> DictConfig:
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.hydra import Hydra
     from hydra.errors import (
         ConfigCompositionException,
         MissingConfigException,
         OverrideParseException,
     )
+    from hydra.types import RunMode
 
     register_schemas()
     try:
-        with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="dltrain"):
-            return hydra_compose(config_name, overrides=overrides, return_hydra_config=True)
+        hydra = Hydra(JOB_NAME, ConfigLoaderImpl(source.search_path()))  # as hydra.main's
+        return hydra.compose_config(source.config_name, overrides, RunMode.RUN)
     except MissingConfigException as err:
         raise UserError(_missing_option_message(err)) from None
     except OverrideParseException as err:
-        raise UserError(f"cannot parse the override: {err}") from None
+        from dltrain.sweep.overrides import parse
+
+        parse(overrides)  # names the override that fails and how to write it
+        raise UserError(f"cannot parse the overrides: {err}") from None
     except ConfigCompositionException as err:
-        raise UserError(_composition_message(err, overrides)) from None
+        raise UserError(_composition_message(err, overrides, source)) from None
     except ValueError as err:  # e.g. `model=nan`: Hydra parses the value as a float
         raise UserError(
             f"cannot apply the overrides {overrides}: {err}. Quote values that "
@@ -110,16 +148,19 @@ def _missing_option_message(err: Exception) -> str:
             f"{group}={choice}: there is no {group} called '{choice}'.{hint}"
             f" Known {group} options: {', '.join(options)}. (`dltrain list {group}` shows them.)"
         )
-    return str(err).strip()
+    return (
+        f"{str(err).strip()}\nFix: put {missing or 'the config'}.yaml in a folder and add "
+        "--config-dir FOLDER (or drop --config-name to use dltrain's train config)."
+    )
 
 
-def _composition_message(err: Exception, overrides: list[str]) -> str:
+def _composition_message(err: Exception, overrides: list[str], source: ConfigSource) -> str:
     cause = err.__cause__
     full_key = getattr(cause, "full_key", None)
     text = str(cause or err).splitlines()[0]
     if full_key and isinstance(cause, ConfigKeyError | ConfigAttributeError):
         parent, _, key = full_key.rpartition(".")
-        known = _known_keys(parent, overrides)
+        known = _known_keys(parent, overrides, source)
         prefix = f"{parent}." if parent else ""
         hint = did_you_mean(full_key, [prefix + k for k in known])
         listing = f" Keys of {parent or 'the config'}: {', '.join(known)}." if known else ""
@@ -143,16 +184,14 @@ def selection_overrides(overrides: list[str]) -> list[str]:
     ]
 
 
-def _known_keys(parent: str, overrides: list[str]) -> list[str]:
+def _known_keys(parent: str, overrides: list[str], source: ConfigSource) -> list[str]:
     """The keys of ``parent`` under the same group choices, for 'did you mean' hints."""
     selection = selection_overrides(overrides)
     if selection == overrides:
         return []  # these very overrides failed to compose: no recursion into the same error
     try:
-        cfg = compose(selection)
+        cfg = compose(selection, source)
     except UserError:
         return []
     node = OmegaConf.select(cfg, parent) if parent else cfg
     return sorted(k for k in node if k != "hydra") if isinstance(node, DictConfig) else []
-
-

@@ -12,20 +12,21 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from dltrain.config.compose import compose
+from dltrain.config.compose import DEFAULT_SOURCE, ConfigSource, compose
 from dltrain.config.resume import refuse_existing_run, resumes
 from dltrain.config.validate import validate_composed
 
 
-def preflight(overrides: list[str], multirun: bool) -> None:
-    """Compose and validate the config of every job a (multi)run will start."""
+def preflight(overrides: list[str], multirun: bool, source: ConfigSource = DEFAULT_SOURCE) -> None:
+    """Compose and validate the config of every job a (multi)run will start, from the same
+    config source (--config-name, --config-dir, ...) as the run."""
     from dltrain.models.checks import check_model_section
     from dltrain.sweep.expand import sweep_jobs
 
-    jobs, multirun = sweep_jobs(overrides, multirun)
+    jobs, multirun = sweep_jobs(overrides, multirun, source)
     checked_data: list[Any] = []
     for job in jobs:
-        cfg = compose(job)
+        cfg = compose(job, source)
         validate_composed(cfg)
         data = OmegaConf.to_container(cfg.data, resolve=True)
         if data not in checked_data:
@@ -37,3 +38,9 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             refuse_existing_run(Path(cfg.hydra.run.dir))
         fresh = multirun or not resumes(cfg.resume, Path(cfg.hydra.run.dir))
         check_model_section(cfg.model, fresh)
+
+
+def check_config(overrides: list[str], source: ConfigSource = DEFAULT_SOURCE) -> None:
+    """--cfg / --info: the config Hydra prints is composed and validated as a run's is (the
+    same exit-2 messages); its data and weights are not looked at, printing needs neither."""
+    validate_composed(compose(overrides, source))

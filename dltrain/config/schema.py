@@ -98,10 +98,16 @@ class RunConfig:
 
 
 def check_choices(cfg: Any, schema: type = RunConfig, prefix: str = "") -> None:
-    """Every ``choice`` field of the schema holds one of its values (exit 2 naming them)."""
+    """Every field of the schema is there, and every ``choice`` field holds one of its values
+    (exit 2 naming them)."""
     for spec in dataclasses.fields(schema):
-        value = cfg[spec.name]
         key = f"{prefix}{spec.name}"
+        if spec.name not in cfg.keys():  # noqa: SIM118 - `in cfg` is False for ??? too
+            raise UserError(
+                f"the config has no '{key}' (a `~{key}` override removes it), and every run "
+                f"needs it. Drop the ~{key} override; to change it, write {key}=VALUE."
+            )
+        value = cfg[spec.name]
         section = spec.default_factory
         if isinstance(section, type) and dataclasses.is_dataclass(section):
             check_choices(value, section, f"{key}.")

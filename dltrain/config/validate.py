@@ -13,6 +13,8 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dltrain.config.compose import config_dir
+from dltrain.config.interpolations import resolve_all
+from dltrain.config.no_code import refuse_code
 from dltrain.config.schema import COMPONENT_GROUPS, check_choices
 from dltrain.errors import UserError
 
@@ -20,7 +22,8 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def validate_composed(cfg: DictConfig) -> None:
-    """Types of component values, semantic checks, every component name in its registry.
+    """Every value resolved, no code named, then types of component values, semantic checks,
+    every component name in its registry.
 
     Resolves ``loss: auto`` in ``cfg`` to the model task's loss (task_loss.py).
     """
@@ -28,6 +31,7 @@ def validate_composed(cfg: DictConfig) -> None:
     from dltrain.loggers import check_loggers
     from dltrain.registry import REGISTRIES, import_user_modules
 
+    refuse_code(resolve_all(cfg))  # before anything imports, calls or reads a value
     check_component_types(cfg)
     validate(cfg)
     import_user_modules(cfg.imports)
@@ -136,5 +140,3 @@ def _validate_distributed(dist: DictConfig) -> None:
 def _positive(value: Any, key: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise UserError(f"{key} must be a positive integer, got {value!r}.")
-
-

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dltrain.config.compose import compose
+from dltrain.config.compose import DEFAULT_SOURCE, ConfigSource, compose
 from dltrain.config.freeze import freeze, to_plain
 from dltrain.config.preflight import preflight
 from dltrain.config.validate import validate_composed
 from dltrain.errors import UserError
 
 
-def train_under_torchrun(args: list[str]) -> None:
+def train_under_torchrun(
+    overrides: list[str], multirun: bool = False, source: ConfigSource = DEFAULT_SOURCE
+) -> None:
     """Every rank of an external torchrun composes the same config; rank 0 picks the folder.
 
     Rank 0 validates the data, checks and writes the run folder, then shares its path (or its
@@ -21,12 +23,12 @@ def train_under_torchrun(args: list[str]) -> None:
     from dltrain.distributed.device import resolve_device
     from dltrain.train.recipe import fit
 
-    if "-m" in args or "--multirun" in args:
+    if multirun:
         raise UserError(
             "-m (multirun) cannot run under an external torchrun: each sweep job needs its own "
             "launch. Use `dltrain train -m ... distributed=ddp` (a torchrun per job) instead."
         )
-    cfg = compose(args)
+    cfg = compose(overrides, source)
     validate_composed(cfg)
     plain = to_plain(cfg)
     ctx = init_process_group(plain["distributed"]["backend"], resolve_device(plain["device"]).type)
@@ -34,7 +36,7 @@ def train_under_torchrun(args: list[str]) -> None:
         outcome: tuple[str, str] = ("ok", "")
         if ctx.is_main:
             try:
-                preflight(args, multirun=False)
+                preflight(overrides, multirun=False, source=source)
                 run_dir = Path(cfg.hydra.run.dir).resolve()
                 freeze(plain, run_dir)
                 outcome = ("ok", str(run_dir))

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from dltrain.config.compose import compose
+from dltrain.config.compose import DEFAULT_SOURCE, ConfigSource, compose
 from dltrain.errors import UserError
 from dltrain.sweep.overrides import parse, require_launcher, require_optuna
 
 OPTUNA_SWEEPER = "hydra_plugins.dltrain_sweepers"
 
 
-def sweep_jobs(overrides: list[str], multirun: bool) -> tuple[list[list[str]], bool]:
+def sweep_jobs(
+    overrides: list[str], multirun: bool, source: ConfigSource = DEFAULT_SOURCE
+) -> tuple[list[list[str]], bool]:
     """The override lists to validate, and whether this is a multirun (``-m`` or a preset's
     ``hydra.mode: MULTIRUN``)."""
     parsed = parse(overrides)
@@ -30,7 +32,7 @@ def sweep_jobs(overrides: list[str], multirun: bool) -> tuple[list[list[str]], b
             )
     require_launcher(parsed)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    base = compose(fixed)
+    base = compose(fixed, source)
     multirun = multirun or str(base.hydra.mode) in ("MULTIRUN", "RunMode.MULTIRUN")
     if not multirun:
         return [overrides], False

@@ -15,10 +15,30 @@ from dltrain.errors import UserError
 def parse(overrides: list[str]) -> list[Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        return OverridesParser.create().parse_overrides(overrides)
-    except Exception as err:  # noqa: BLE001 - Hydra raises several parse error types
-        raise UserError(f"cannot parse the overrides: {err}") from None
+    parser = OverridesParser.create()
+    parsed = []
+    for override in overrides:
+        try:
+            parsed += parser.parse_overrides([override])
+        except Exception as err:  # noqa: BLE001 - Hydra raises several parse error types
+            raise UserError(parse_error_message(override, err)) from None
+    return parsed
+
+
+def parse_error_message(override: str, err: Exception) -> str:
+    """What is wrong with an override Hydra's grammar refused, and how to write it."""
+    key, _, value = override.partition("=")
+    if not value.isascii():
+        return (
+            f"cannot parse the override {override}: Hydra's grammar takes only ASCII in an "
+            f"unquoted value. Quote the value: {key}='{value}' (in the shell: \"{key}='{value}'\")."
+        )
+    reason = str(err).strip().splitlines()[0]
+    return (
+        f"cannot parse the override {override}: {reason}. Write it as key=value; quote a value "
+        f"with spaces or special characters: {key}='...' (Hydra's override grammar: "
+        "https://hydra.cc/docs/advanced/override_grammar/basic)."
+    )
 
 
 def require_optuna() -> None:
