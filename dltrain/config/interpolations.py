@@ -19,7 +19,15 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from dltrain.config.schema import COMPONENT_GROUPS
 from dltrain.errors import UserError
 
-SECTION = object()  # an Entry's value for a section (a dict or list written in the config)
+
+class _Section:
+    """An Entry's value for a section (a dict or list written out in the config)."""
+
+    def __repr__(self) -> str:
+        return "a section"
+
+
+SECTION = _Section()
 # The command line as typed (text Hydra never resolves), not values.
 COMMAND_LINE_TEXT = ("hydra.overrides", "hydra.job.override_dirname")
 _UNKNOWN = object()  # filled by Hydra when the job starts (hydra.runtime.*, hydra.job.num)

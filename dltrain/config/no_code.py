@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from dltrain.config.interpolations import SECTION, Entry
+from dltrain.config.interpolations import Entry
 from dltrain.errors import UserError
 
 # The _target_ of every launcher, sweeper and callback that dltrain ships, by where it goes.
@@ -58,8 +58,7 @@ def refuse_code(entries: list[Entry]) -> None:
 
 def _inside(entry: Entry) -> Iterator[tuple[str, str, Any]]:
     """The entry itself, and every key inside what its interpolation produced."""
-    if entry.value is not SECTION:
-        yield entry.key, entry.name, entry.value
+    yield entry.key, entry.name, entry.value
     if entry.interpolation is not None:
         yield from _plain_items(entry.value, entry.key)
 
