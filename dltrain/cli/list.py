@@ -32,7 +32,7 @@ def run(args: list[str]) -> None:
     groups = [a for a in args if not a.startswith("imports=")]
     if len(groups) > 1 or len(imports) > 1:
         raise UserError(
-            f"list takes one group and one imports=[...] at most, got {' '.join(args)}. "
+            f"list takes at most one group and one imports=[...], got {' '.join(args)}. "
             f"Usage: {USAGE}"
         )
     for group in groups:
