@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dltrain.errors import UserError
+from dltrain.plugins import import_user_modules as import_user_modules  # (re-exported)
 
 Check = Callable[[Mapping[str, Any]], None]
 
@@ -156,18 +157,6 @@ class Registry:
             return builder(*args, **kwargs)
         except (TypeError, ValueError) as err:
             raise UserError(f"cannot build {self.kind} '{name}': {err}") from None
-
-
-def import_user_modules(modules: Iterable[str]) -> None:
-    """Import the modules named in ``imports=[...]`` so their ``register`` calls run."""
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise UserError(
-                f"imports: cannot import '{module}' ({err}). Check the module name and that it "
-                "is on PYTHONPATH (run from its folder or pip install it)."
-            ) from err
 
 
 DATA = Registry("data", "DATA", ["dltrain.data"])

@@ -75,7 +75,10 @@ VERBS: tuple[Verb, ...] = (
         "list",
         "dltrain.cli.list",
         "the options of each config group (the files in configs/)",
-        ("dltrain list [data|model|loss|optimizer|scheduler|precision|distributed|experiment]",),
+        (
+            "dltrain list [data|model|loss|optimizer|scheduler|precision|distributed|experiment]",
+            "dltrain list model imports=[my_pkg.models]   (adds the names your modules register)",
+        ),
     ),
     Verb(
         "summary",

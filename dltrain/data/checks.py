@@ -1,25 +1,24 @@
-"""Is the data there? Torch-free checks that run before a run folder is created.
+"""Is the data there, and whole? Torch-free checks that run before a run folder is created.
 
-A missing data set is the user's input error (exit 2): the message says where the files go.
-Downloads happen here too, once, in the launching process.
+A missing or broken data set is the user's input error (exit 2): the message says where the
+files go, or which file is broken and how to fix it. The files are read with the same
+validating readers the loaders use (dltrain/data/formats), as far as that is cheap: headers,
+labels and row widths; pixels wait for the loader. Downloads happen here too, once, in the
+launching process.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dltrain.data.formats import cifar_pickle, csv_table, idx
+from dltrain.data.formats.image_files import verify_image
 from dltrain.data.transform_names import check_transform_specs
 from dltrain.errors import UserError
 
-MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+MNIST_FILES = tuple(name for pair in idx.SPLITS.values() for name in pair)
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST = ("test_batch",)
@@ -67,6 +66,8 @@ def check_mnist(cfg: Mapping[str, Any]) -> None:
 def check_idx_dataset(cfg: Mapping[str, Any], dataset_class: str) -> None:
     folder = raw_folder(cfg["root"], dataset_class)
     _check_files(cfg, dataset_class, folder, MNIST_FILES, "four uncompressed IDX files")
+    for split in idx.SPLITS:
+        idx.read_split(folder, split, cfg["num_classes"], pixels=False)
     _check_mask_threshold(cfg)
 
 
@@ -74,6 +75,8 @@ def check_cifar10(cfg: Mapping[str, Any]) -> None:
     folder = Path(cfg["root"]).expanduser() / CIFAR10_FOLDER
     names = CIFAR10_TRAIN + CIFAR10_TEST
     _check_files(cfg, "CIFAR10", folder, names, "python-version batch files")
+    for split in (CIFAR10_TRAIN, CIFAR10_TEST):
+        cifar_pickle.read_batches(folder, split, cfg["num_classes"])
 
 
 def _download(root: str, dataset_class: str, folder: Path) -> str:
@@ -114,6 +117,12 @@ def image_files(folder: Path) -> list[Path]:
 def check_imagefolder(cfg: Mapping[str, Any]) -> None:
     """train_dir holds one sub-folder of images per class; val/test use the same class names."""
     layout = "one sub-folder per class, e.g. train/cat/1.jpg, train/dog/2.png"
+    if not cfg.get("in_memory", True) and cfg.get("loader") == "memory":
+        raise UserError(
+            "data.loader=memory slices batches from images held in memory, but "
+            "data.in_memory=false decodes each image when it is used. Set data.loader=auto "
+            "(or torch), or data.in_memory=true."
+        )
     train_dir = Path(cfg["train_dir"]).expanduser()
     if not train_dir.is_dir():
         raise UserError(
@@ -144,7 +153,16 @@ def check_imagefolder(cfg: Mapping[str, Any]) -> None:
                 f"data.{key} has class folders that data.train_dir lacks: {', '.join(unknown)}. "
                 f"Its classes must be among {', '.join(classes)}."
             )
+        _verify_images(folder, classes)
+    _verify_images(train_dir, classes)
     _check_shape_and_size(cfg)
+
+
+def _verify_images(folder: Path, classes: list[str]) -> None:
+    """Every image of the class folders opens and holds together (PIL's verify, no decode)."""
+    for name in classes:
+        for path in image_files(folder / name) if (folder / name).is_dir() else []:
+            verify_image(path)
 
 
 def _check_shape_and_size(cfg: Mapping[str, Any]) -> None:
@@ -156,11 +174,6 @@ def _check_shape_and_size(cfg: Mapping[str, Any]) -> None:
             f"data.shape={shape} does not match data.image_size={size}: set "
             f"data.shape=[{shape[0]},{size},{size}]."
         )
-
-
-def read_csv_header(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as file:
-        return file.readline().strip().split(",")
 
 
 def check_csv(cfg: Mapping[str, Any]) -> None:
@@ -176,14 +189,8 @@ def check_csv(cfg: Mapping[str, Any]) -> None:
                 "fashion-mnist layout: a header row 'label,pixel1,...,pixel784', then one image "
                 f"per row), or point data.{key} at it."
             )
-        header = read_csv_header(path)
-        side = math.isqrt(max(len(header) - 1, 0) // channels)
-        if header[0] != "label" or side == 0 or channels * side * side != len(header) - 1:
-            raise UserError(
-                f"data.{key}={path} is not in the Kaggle layout: the header must be 'label' then "
-                f"{channels} x side x side pixel columns; it starts {','.join(header[:3])} and "
-                f"has {len(header)} columns."
-            )
+        csv_table.image_side(path, channels)
+        csv_table.scan_csv(path, channels, cfg["num_classes"])
     _check_mask_threshold(cfg)
     _check_shape_and_size(cfg)
 

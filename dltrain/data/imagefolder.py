@@ -3,7 +3,8 @@
 ``data.train_dir`` holds ``<class>/<image>`` files; ``data.val_dir`` (else ``data.val_split`` of
 the training images) and ``data.test_dir`` are optional. Every image becomes
 ``data.image_size`` squared with ``data.shape[0]`` channels (1: grayscale, 3: RGB).
-``data.in_memory=false`` decodes per sample instead, for folders larger than memory.
+``data.in_memory=false`` decodes per sample instead, for folders larger than memory (batches
+then come from torch's DataLoader: there is no tensor to slice).
 """
 
 from __future__ import annotations
@@ -14,25 +15,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
 from dltrain.data.base import DataSplits, ImageTensorDataset, image_pipeline, image_splits
 from dltrain.data.checks import check_imagefolder, image_classes, image_files
 from dltrain.data.decode_cache import cached_decode
+from dltrain.data.formats.image_files import read_image
 from dltrain.registry import DATA
 
 STATS_SAMPLE = 2000  # images used to estimate the per-channel mean and std
 
 
 def decode(path: Path, channels: int, size: int) -> torch.Tensor:
-    """One image file as a C x size x size uint8 tensor."""
-    with Image.open(path) as image:
-        image = image.convert("L" if channels == 1 else "RGB")
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.Resampling.BILINEAR)
-        array = np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
+    """One image file as a C x size x size uint8 tensor (a broken file: exit 2 naming it)."""
+    array = read_image(path, channels, size)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 

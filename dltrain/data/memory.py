@@ -52,7 +52,7 @@ def tensor_source(dataset: Dataset) -> TensorSource | None:
         indices = torch.as_tensor(dataset.indices, dtype=torch.long)
         rows = indices if rows is None else indices[rows]
         dataset = dataset.dataset
-    if isinstance(dataset, ImageTensorDataset):
+    if isinstance(dataset, ImageTensorDataset) and isinstance(dataset.images, torch.Tensor):
         return TensorSource(dataset.images, dataset.targets, rows, dataset)
     if isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
         return TensorSource(dataset.tensors[0], dataset.tensors[1], rows)

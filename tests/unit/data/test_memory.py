@@ -94,3 +94,17 @@ def test_resume_mid_epoch_gives_the_same_remaining_batches(start: int):
     for (a, ya), (b, yb) in zip(whole[done:], rest, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
         assert torch.equal(ya, yb)
+
+
+def test_images_decoded_per_sample_have_no_tensor_to_slice(tmp_path):
+    """data.in_memory=false: LazyImages go to torch's DataLoader (memory batches cannot)."""
+    from dltrain.data.base import ImageTensorDataset
+    from dltrain.data.imagefolder import LazyImages
+    from dltrain.testing.fake_data import write_fake_imagefolder
+
+    root = write_fake_imagefolder(tmp_path, per_class=2, splits=("train",))
+    paths = sorted((root / "train").rglob("*.png"))
+    dataset = ImageTensorDataset(LazyImages(paths, 3, 8), torch.zeros(len(paths)), [0.5] * 3,
+                                 [0.5] * 3)  # fmt: skip
+    assert tensor_source(Subset(dataset, [0, 1])) is None
+    assert dataset[0][0].shape == (3, 8, 8)
