@@ -119,6 +119,7 @@ def validate(cfg: DictConfig) -> None:
 def _validate_distributed(dist: DictConfig) -> None:
     _positive(dist.nproc_per_node, "distributed.nproc_per_node")
     _positive(dist.nnodes, "distributed.nnodes")
+    _positive(dist.timeout, "distributed.timeout")
     if not 0 <= dist.node_rank < dist.nnodes:
         raise UserError(
             f"distributed.node_rank must be in [0, nnodes={dist.nnodes}), got {dist.node_rank}."
@@ -136,5 +137,3 @@ def _validate_distributed(dist: DictConfig) -> None:
 def _positive(value: Any, key: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise UserError(f"{key} must be a positive integer, got {value!r}.")
-
-

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from dltrain.distributed import liveness
 from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
 from dltrain.train import checkpoint
@@ -66,9 +67,18 @@ class Checkpointer:
             dist.all_reduce(sums)
             rngs = [None] * self.ctx.world_size
             dist.all_gather_object(rngs, capture_rng())
-        if not self.ctx.is_main:
-            self.newest = (self.last, state.progress.step)
-            return
+        try:
+            if self.ctx.is_main:
+                self._write(entries, sums, rngs, names)
+                if keep_step:
+                    self._keep_step_copy(state.progress.step)
+        finally:  # rank 0 marks its write over (even a failed one); the others wait for that
+            liveness.wait_for_rank0()  # however long the write takes: no distributed.timeout
+        self.newest = (self.last, state.progress.step)
+
+    def _write(
+        self, entries: Mapping[str, Any], sums: torch.Tensor, rngs: list, names: tuple[str, ...]
+    ) -> None:
         saved = {name: part.state_dict() for name, part in self.parts.items()}
         saved["model"] = checkpoint.strip_prefixes(saved["model"])
         saved.update(
@@ -82,9 +92,6 @@ class Checkpointer:
         )
         for name in names:
             checkpoint.save_atomic(saved, self.dir / name)
-        if keep_step:
-            self._keep_step_copy(state.progress.step)
-        self.newest = (self.last, state.progress.step)
 
     def _keep_step_copy(self, step: int) -> None:
         """A hard link of last.pt named after the step; only the newest ``keep_last`` stay."""

@@ -8,10 +8,17 @@ that every loss overflows, a DDP worker stopped with SIGSTOP.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.helpers.cli import dltrain, read_jsonl
@@ -116,3 +123,96 @@ def test_on_nan_skip_after_a_good_epoch_names_its_checkpoint(tmp_path: Path):
     epochs = [e for e in read_jsonl(run / "metrics.jsonl") if "epoch_seconds" in e]
     assert [e.get("skipped_steps", 0) for e in epochs] == [0, 5, 11]  # counted over the run
     assert math.isfinite(epochs[1]["train/loss"]) and epochs[2]["train/loss"] is None
+
+
+# -- a hung DDP rank ------------------------------------------------------------------------
+
+# 2 gloo ranks on CPU, many short epochs (a checkpoint at each: rank 0 writes while rank 1
+# waits), a step event per step so the test sees training start.
+DDP_LONG = [
+    "train",
+    "data=synthetic",
+    "model=mlp",
+    "model.hidden=[16]",
+    "data.train_size=640",
+    "data.val_split=0.2",
+    "data.batch_size=32",
+    "trainer.max_epochs=10000",
+    "logging.every_n_steps=1",
+    "logging.progress=off",
+    "distributed=ddp",
+    "distributed.nproc_per_node=2",
+    "distributed.threads_per_process=1",
+]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _worker_of_rank(launcher: int, rank: int) -> int:
+    """The pid of the torchrun worker of ``rank``, a child of the dltrain process."""
+    for child in _children(launcher):
+        environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in environ:
+            return child
+    raise AssertionError(f"no worker of rank {rank} under pid {launcher}")
+
+
+def _wait_for_steps(metrics: Path, proc: subprocess.Popen, deadline: float) -> None:
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.is_file() and metrics.read_text().count('"step"') >= 3:
+            return
+        time.sleep(0.2)
+    raise AssertionError("training did not start")
+
+
+@pytest.mark.slow
+def test_a_stopped_rank_ends_the_job_in_bounded_time_and_is_named(tmp_path: Path):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    command = [sys.executable, "-m", "dltrain", *DDP_LONG, "distributed.timeout=10"]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [*command, f"hydra.run.dir={run}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stopped = None
+    try:
+        _wait_for_steps(run / "metrics.jsonl", proc, started + 120)
+        stopped = _worker_of_rank(proc.pid, rank=1)
+        os.kill(stopped, signal.SIGSTOP)
+        hung_at = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=120)
+        ended_after = time.monotonic() - hung_at
+    finally:
+        if stopped is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGKILL)
+                os.kill(stopped, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    result = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    # timeout 10 s + 3 heartbeats + torchrun's 30 s before it SIGKILLs the stopped worker.
+    assert ended_after < 90, ended_after
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line.startswith("dltrain: error: rank 1 ("), stderr[-3000:]
+    assert f"pid {stopped}) stopped responding" in last_line
+    assert "raise distributed.timeout" in last_line
+    assert "reported by rank 0" in last_line
+    assert_refused(result, exit_code=1)
+    assert (run / "checkpoints" / "last.pt").is_file(), "the last good checkpoint is kept"
