@@ -9,12 +9,14 @@ that every loss overflows, a DDP worker stopped with SIGSTOP.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -216,3 +218,60 @@ def test_a_stopped_rank_ends_the_job_in_bounded_time_and_is_named(tmp_path: Path
     assert "reported by rank 0" in last_line
     assert_refused(result, exit_code=1)
     assert (run / "checkpoints" / "last.pt").is_file(), "the last good checkpoint is kept"
+
+
+SLOW_SAVE = textwrap.dedent("""
+    import os, time
+    from dltrain.models.classic import MLP
+    from dltrain.registry import MODELS
+
+    @MODELS.register("slow_save_mlp")
+    class SlowSaveMLP(MLP):
+        '''On rank 0, the first state_dict() after training began (epoch 1's checkpoint
+        write) takes 8 s.'''
+        trained = slept = False
+
+        def forward(self, x):
+            SlowSaveMLP.trained = True
+            return super().forward(x)
+
+        def state_dict(self, *args, **kwargs):
+            if os.environ.get("RANK") == "0" and self.trained and not self.slept:
+                SlowSaveMLP.slept = True
+                time.sleep(8)
+            return super().state_dict(*args, **kwargs)
+""")
+
+
+@pytest.mark.slow
+def test_a_checkpoint_write_longer_than_the_timeout_is_not_a_hang(tmp_path: Path):
+    (tmp_path / "slow_save.py").write_text(SLOW_SAVE)
+    (tmp_path / "configs" / "model").mkdir(parents=True)
+    (tmp_path / "configs" / "model" / "slow.yaml").write_text(
+        "name: slow_save_mlp\nin_features: ${prod:${data.shape}}\nhidden: [16]\n"
+        "num_classes: ${data.num_classes}\ndropout: 0.0\n"
+    )
+    run = tmp_path / "run"
+    result = dltrain(
+        *DDP_LONG,
+        "trainer.max_epochs=2",
+        "model=slow",
+        "imports=[slow_save]",
+        f"hydra.searchpath=[file://{tmp_path / 'configs'}]",
+        "distributed.timeout=5",
+        f"hydra.run.dir={run}",
+        env={"PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"},
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run / "results.json").is_file()
+    times = [e["time"] for e in read_jsonl(run / "metrics.jsonl") if "epoch_seconds" not in e]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) > 7, "the write did take 8 s"
+
+
+def test_a_timeout_that_is_not_positive_is_refused(tmp_path: Path):
+    run = tmp_path / "run"
+    result = dltrain(*DDP_LONG, "distributed.timeout=0", f"hydra.run.dir={run}")
+    assert_refused(result, "distributed.timeout must be a positive integer, got 0")
+    assert not run.exists()
