@@ -72,6 +72,7 @@ class DistributedConfig:
     backend: str = choice("auto", "gloo", "nccl")  # auto: nccl on CUDA, gloo on CPU
     sync_bn: bool = False  # convert BatchNorm layers to SyncBatchNorm
     threads_per_process: int | None = None  # CPU threads per process; null: cores / processes
+    timeout: int = 120  # seconds a collective waits for a rank that hung before the job fails
 
 
 @dataclass

@@ -123,6 +123,7 @@ def validate(cfg: DictConfig) -> None:
 def _validate_distributed(dist: DictConfig) -> None:
     _positive(dist.nproc_per_node, "distributed.nproc_per_node")
     _positive(dist.nnodes, "distributed.nnodes")
+    _positive(dist.timeout, "distributed.timeout")
     if not 0 <= dist.node_rank < dist.nnodes:
         raise UserError(
             f"distributed.node_rank must be in [0, nnodes={dist.nnodes}), got {dist.node_rank}."

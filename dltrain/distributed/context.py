@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from dltrain.distributed import under_torchrun
+from dltrain.distributed import liveness, under_torchrun
 
 
 @dataclass(frozen=True)
@@ -50,20 +50,27 @@ def resolve_backend(name: str, device_type: str) -> str:
     return name
 
 
-def init_process_group(backend: str, device_type: str, timeout_s: int = 600) -> DistContext:
-    """Join the group torchrun set up; on CUDA pin this process to its LOCAL_RANK GPU."""
+def init_process_group(backend: str, device_type: str, timeout_s: float) -> DistContext:
+    """Join the group torchrun set up; on CUDA pin this process to its LOCAL_RANK GPU.
+
+    ``timeout_s`` (distributed.timeout) bounds every collective: how long a rank waits for a
+    rank that does not arrive. This rank's heartbeat starts too (liveness.py), so the error
+    names the rank that hung.
+    """
     ctx = context_from_env()
     if device_type == "cuda":
         torch.cuda.set_device(ctx.local_rank)
     if not dist.is_initialized():
         timeout = timedelta(seconds=timeout_s)
+        store = _restart_store(ctx, timeout)
         dist.init_process_group(
             backend=resolve_backend(backend, device_type),
-            store=_restart_store(ctx, timeout),
+            store=store,
             rank=ctx.rank,
             world_size=ctx.world_size,
             timeout=timeout,
         )
+        liveness.start(store, ctx.rank, ctx.world_size, timeout_s)
     return ctx
 
 
@@ -111,6 +118,7 @@ def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:
 
 def shutdown() -> None:
     """Leave the process group before exit; left to interpreter teardown, gloo can abort."""
+    liveness.stop()
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -21,6 +21,7 @@ def train_under_torchrun(
     """
     from dltrain.distributed.context import broadcast_object, init_process_group, shutdown
     from dltrain.distributed.device import resolve_device
+    from dltrain.distributed.liveness import collective_faults, wait_for_rank0
     from dltrain.train.recipe import fit
 
     if multirun:
@@ -31,7 +32,8 @@ def train_under_torchrun(
     cfg = compose(overrides, source)
     validate_composed(cfg)
     plain = to_plain(cfg)
-    ctx = init_process_group(plain["distributed"]["backend"], resolve_device(plain["device"]).type)
+    dist_cfg, device_type = plain["distributed"], resolve_device(plain["device"]).type
+    ctx = init_process_group(dist_cfg["backend"], device_type, dist_cfg["timeout"])
     try:
         outcome: tuple[str, str] = ("ok", "")
         if ctx.is_main:
@@ -42,9 +44,11 @@ def train_under_torchrun(
                 outcome = ("ok", str(run_dir))
             except UserError as err:
                 outcome = ("error", str(err))
-        status, value = broadcast_object(outcome, ctx)
-        if status == "error":
-            raise UserError(value)
-        fit(plain, Path(value))
+        with collective_faults():
+            wait_for_rank0()  # its preflight may take longer than distributed.timeout
+            status, value = broadcast_object(outcome, ctx)
+            if status == "error":
+                raise UserError(value)
+            fit(plain, Path(value))
     finally:
         shutdown()

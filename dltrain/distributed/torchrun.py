@@ -1,17 +1,24 @@
 """Start the workers with torchrun's own launcher (torch.distributed.run), in this process.
 
 The parent composed and froze the config; each worker reads RUN_DIR/config.yaml. A failed
-worker becomes an error that names its rank and exit code.
+worker becomes an error that names its rank and exit code, and carries the worker's own
+message when it wrote one to torchrun's error file (``reported_to_launcher``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import signal
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dltrain.errors import EXIT_USER_ERROR, Interrupted, RunError, UserError
+from dltrain.errors import EXIT_USER_ERROR, DltrainError, Interrupted, RunError, UserError
+
+REPORT_MARK = "dltrain"  # in a worker's error file: the message is dltrain's, for the user
 
 
 def torchrun_args(dist_cfg: Mapping[str, Any], run_dir: Path) -> list[str]:
@@ -74,25 +81,52 @@ def launch_workers(dist_cfg: Mapping[str, Any], run_dir: Path) -> None:
             f"stopped by {err.sigval.name}; the same command resumes the run in {run_dir}.",
         ) from None
     except ChildFailedError as err:
-        rank, failure = _root_cause(err.failures)
-        codes = {f.exitcode for f in err.failures.values()}
-        others = sorted(r for r in err.failures if r != rank)
+        raise _failed_run(err.failures, run_dir) from None
+
+
+def _failed_run(failures: dict[int, Any], run_dir: Path) -> DltrainError:
+    """The error for a failed worker group: a worker's own report when one wrote it (a rank
+    that saw another hang names that rank), else the root cause the launcher saw."""
+    codes = {f.exitcode for f in failures.values()}
+    signals = {code - 128 for code in codes if code in (128 + signal.SIGINT, 128 + signal.SIGTERM)}
+    if len(signals) == 1 and len(codes) == 1:
+        signum = signals.pop()
+        return Interrupted(
+            signum,
+            f"stopped by {signal.Signals(signum).name} after a "
+            f"checkpoint; the same command resumes the run in {run_dir}.",
+        )
+    log = f"the log of the run is {run_dir / 'train.log'}."
+    seen = ", ".join(f"rank {r} {_describe(failures[r].exitcode)}" for r in sorted(failures))
+    reports = sorted((f.timestamp, rank, f.message) for rank, f in failures.items() if _reported(f))
+    if reports:
+        _, rank, text = reports[0]
+        message = f"{text} (reported by rank {rank}; torchrun saw: {seen}); {log}"
+    else:
+        rank, failure = _root_cause(failures)
+        others = sorted(r for r in failures if r != rank)
         message = (
             f"distributed run failed: rank {rank} (local rank {failure.local_rank}, "
             f"pid {failure.pid}) {_describe(failure.exitcode)}"
             + (f", then ranks {others} were stopped" if others else "")
-            + f"; the log of the run is {run_dir / 'train.log'}."
+            + f"; {log}"
         )
-        if codes == {EXIT_USER_ERROR}:
-            raise UserError(message) from None
-        signals = {
-            code - 128 for code in codes if code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
-        }
-        if len(signals) == 1 and len(codes) == 1:
-            signum = signals.pop()
-            raise Interrupted(
-                signum,
-                f"stopped by {signal.Signals(signum).name} after a "
-                f"checkpoint; the same command resumes the run in {run_dir}.",
-            ) from None
-        raise RunError(message) from None
+    return UserError(message) if codes == {EXIT_USER_ERROR} else RunError(message)
+
+
+def _reported(failure: Any) -> bool:
+    return bool(failure.error_file_data.get(REPORT_MARK)) and isinstance(failure.message, str)
+
+
+@contextmanager
+def reported_to_launcher() -> Iterator[None]:
+    """In a worker: a DltrainError is also written to torchrun's error file for this rank,
+    so the parent ``dltrain`` can print it instead of only an exit code."""
+    try:
+        yield
+    except DltrainError as err:
+        path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+        if path:
+            report = {"message": str(err), "timestamp": int(time.time()), REPORT_MARK: True}
+            Path(path).write_text(json.dumps(report))
+        raise

@@ -18,12 +18,14 @@ from dltrain.errors import exit_codes
 def main() -> None:
     from dltrain.config.freeze import load_frozen
     from dltrain.distributed.context import shutdown
+    from dltrain.distributed.liveness import collective_faults
+    from dltrain.distributed.torchrun import reported_to_launcher
     from dltrain.train.recipe import fit
 
     run_dir = Path(sys.argv[1])
     cfg = load_frozen(run_dir)
     try:
-        with exit_codes():
+        with exit_codes(), reported_to_launcher(), collective_faults():
             fit(cfg, run_dir)
     finally:
         shutdown()  # a process group left to interpreter exit can abort (gloo's threads)

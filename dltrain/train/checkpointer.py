@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from dltrain.distributed import liveness
 from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
 from dltrain.train import checkpoint
@@ -49,6 +50,9 @@ class Checkpointer:
         """``parts``: name -> object with state_dict/load_state_dict (model, optimizer, ...)."""
         self.dir, self.ctx, self.parts = ckpt_dir, ctx, parts
         self.metrics_file, self.cfg, self.keep_last = metrics_file, cfg, keep_last
+        # The checkpoint a failed run can go back to, and its step: the last save of this
+        # process or the one it resumed from; None until there is one (known on every rank).
+        self.newest: tuple[Path, int] | None = None
 
     @property
     def last(self) -> Path:
@@ -63,8 +67,18 @@ class Checkpointer:
             dist.all_reduce(sums)
             rngs = [None] * self.ctx.world_size
             dist.all_gather_object(rngs, capture_rng())
-        if not self.ctx.is_main:
-            return
+        try:
+            if self.ctx.is_main:
+                self._write(entries, sums, rngs, names)
+                if keep_step:
+                    self._keep_step_copy(state.progress.step)
+        finally:  # rank 0 marks its write over (even a failed one); the others wait for that
+            liveness.wait_for_rank0()  # however long the write takes: no distributed.timeout
+        self.newest = (self.last, state.progress.step)
+
+    def _write(
+        self, entries: Mapping[str, Any], sums: torch.Tensor, rngs: list, names: tuple[str, ...]
+    ) -> None:
         saved = {name: part.state_dict() for name, part in self.parts.items()}
         saved["model"] = checkpoint.strip_prefixes(saved["model"])
         saved.update(
@@ -78,8 +92,6 @@ class Checkpointer:
         )
         for name in names:
             checkpoint.save_atomic(saved, self.dir / name)
-        if keep_step:
-            self._keep_step_copy(state.progress.step)
 
     def _keep_step_copy(self, step: int) -> None:
         """A hard link of last.pt named after the step; only the newest ``keep_last`` stay."""
@@ -112,6 +124,7 @@ class Checkpointer:
         rngs = saved["rng"]
         if self.ctx.rank < len(rngs):
             restore_rng(rngs[self.ctx.rank])
+        self.newest = (path, progress["step"])
         sums = saved["train_sums"].to(device)
         if not self.ctx.is_main:
             sums = torch.zeros_like(sums)  # rank 0 carries the epoch's sums so far

@@ -3,18 +3,23 @@
 Every metric keeps its running sums in one float64 tensor, so a split's metrics cost one
 device-to-host copy, and under DDP one all_reduce makes every rank's sums the global sums. Loss
 is weighted by the number of samples in each batch and accuracy is correct / total, so the last,
-smaller batch counts exactly as much as it should (not an average of per-batch means).
+smaller batch counts exactly as much as it should (not an average of per-batch means). A split
+that counted no sample (an epoch whose every batch ``trainer.on_nan=skip`` dropped) has no
+metrics: each is NaN, never a 0.0 that looks like a perfect loss.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 
 class SplitMetrics:
-    """Base: subclasses name their sums and turn them into metrics in ``compute``."""
+    """Base: subclasses name their sums and turn them into metrics in ``_from_sums``."""
 
     fields: tuple[str, ...] = ("loss_sum", "count")
+    names: tuple[str, ...] = ("loss",)  # the metrics ``compute`` returns
 
     def __init__(self, device: torch.device) -> None:
         self._sums = torch.zeros(len(self.fields), dtype=torch.float64, device=device)
@@ -70,6 +75,12 @@ class SplitMetrics:
         raise NotImplementedError
 
     def compute(self) -> dict[str, float]:
+        """The split's metrics; NaN for every one when no sample was counted."""
+        if self.sums[self.fields.index("count")] == 0:
+            return dict.fromkeys(self.names, math.nan)
+        return self._from_sums()
+
+    def _from_sums(self) -> dict[str, float]:
         raise NotImplementedError
 
 
@@ -77,16 +88,16 @@ class ClassificationMetrics(SplitMetrics):
     """Sample-weighted loss and top-1 accuracy."""
 
     fields = ("loss_sum", "correct", "count")
+    names = ("loss", "accuracy")
 
     def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         size = targets.shape[0]
         correct = (outputs.detach().argmax(dim=1) == targets).sum()
         self.add(self.add_loss(loss) * size, correct, size)
 
-    def compute(self) -> dict[str, float]:
+    def _from_sums(self) -> dict[str, float]:
         t = self.totals()
-        count = max(t["count"], 1.0)
-        return {"loss": t["loss_sum"] / count, "accuracy": t["correct"] / count}
+        return {"loss": t["loss_sum"] / t["count"], "accuracy": t["correct"] / t["count"]}
 
 
 MAX_SEG_CLASSES = 256  # per-class slots: every split, rank and resume has sums of one shape
@@ -106,6 +117,7 @@ class SegmentationMetrics(SplitMetrics):
     fields = ("loss_sum", "count") + tuple(
         f"{kind}_{k}" for kind in ("intersection", "pred", "target") for k in range(MAX_SEG_CLASSES)
     )
+    names = ("loss", "dice", "iou")
 
     def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         size = targets.shape[0]
@@ -113,16 +125,16 @@ class SegmentationMetrics(SplitMetrics):
         self.sums[:2] += torch.stack([self.add_loss(loss) * size, loss.new_tensor(size).double()])
         self.sums[2:].view(3, MAX_SEG_CLASSES)[:, : counts.shape[1]] += counts
 
-    def compute(self) -> dict[str, float]:
+    def _from_sums(self) -> dict[str, float]:
         loss_sum, count = self.sums[:2].tolist()
         inter, pred, target = self.sums[2:].view(3, MAX_SEG_CLASSES).cpu()
         present = (pred + target) > 0
         if not present.any():
-            return {"loss": loss_sum / max(count, 1.0), "dice": 1.0, "iou": 1.0}
+            return {"loss": loss_sum / count, "dice": 1.0, "iou": 1.0}
         inter, pred, target = inter[present], pred[present], target[present]
         dice = (2 * inter / (pred + target)).mean().item()
         iou = (inter / (pred + target - inter)).mean().item()
-        return {"loss": loss_sum / max(count, 1.0), "dice": dice, "iou": iou}
+        return {"loss": loss_sum / count, "dice": dice, "iou": iou}
 
 
 def pixel_counts(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -151,6 +163,7 @@ class RegressionMetrics(SplitMetrics):
     """Sample-weighted loss; mse and mae over every predicted value of the split."""
 
     fields = ("loss_sum", "count", "squared_error", "absolute_error", "values")
+    names = ("loss", "mse", "mae")
 
     def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         if outputs.numel() != targets.numel():
@@ -164,11 +177,11 @@ class RegressionMetrics(SplitMetrics):
             self.add_loss(loss) * size, size, error.square().sum(), error.abs().sum(), error.numel()
         )
 
-    def compute(self) -> dict[str, float]:
+    def _from_sums(self) -> dict[str, float]:
         t = self.totals()
         values = max(t["values"], 1.0)
         return {
-            "loss": t["loss_sum"] / max(t["count"], 1.0),
+            "loss": t["loss_sum"] / t["count"],
             "mse": t["squared_error"] / values,
             "mae": t["absolute_error"] / values,
         }
@@ -179,6 +192,8 @@ METRICS: dict[str, type[SplitMetrics]] = {
     "segmentation": SegmentationMetrics,
     "regression": RegressionMetrics,
 }
+
+
 # checkpoint.monitor=auto: what best.pt keeps, per task
 def metrics_for(task: str, device: torch.device) -> SplitMetrics:
     if task not in METRICS:

@@ -9,6 +9,7 @@ one ``Run`` (run.py builds it); what moves as it trains, and so what a checkpoin
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from dltrain.config.schema import RunConfig, run_config, to_dict
 from dltrain.distributed.context import any_rank, barrier
 from dltrain.errors import Interrupted, RunError
 from dltrain.train import checkpoint
+from dltrain.train.checkpointer import Checkpointer
 from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
 from dltrain.train.grad_norm import GradNorm
 from dltrain.train.loop import evaluate, train_one_epoch
@@ -97,6 +99,7 @@ def train_epochs(run: Run, state: TrainState, on_epoch_end: EpochHook | None) ->
             run.scheduler.after_epoch(record)
             run.writer.log_epoch(record)
             log.info(_epoch_line(record, run.trainer.max_epochs))
+            epochs.stop_if_nothing_learned(record)
             save_epoch(run, state, record, epoch)
             epochs.stop_if_requested()
             if on_epoch_end is not None and run.ctx.is_main:
@@ -124,6 +127,7 @@ class EpochLoop:
             run.writer, optimizer, grad_norm, self.clock, run.ctx, shown, progress.samples
         )
         self.first_step = progress.step + 1
+        self.epoch_steps = self.epoch_skipped = 0  # of the last trained epoch (this process)
         self.stop = StopRequest().install()
 
     def _logs_next_step(self) -> bool:
@@ -137,11 +141,14 @@ class EpochLoop:
         loader.sampler.set_epoch(epoch, start=progress.batch * run.cfg.data["batch_size"])
         shown, main = run.cfg.logging.progress, run.ctx.is_main
         self.bar = progress_bar(loader, progress, trainer.max_epochs, shown, main)
+        steps_before, skipped_before = progress.step, progress.skipped
         train_one_epoch(run.step, self.bar, state, self.after_step)
+        self.epoch_steps = progress.step - steps_before
+        self.epoch_skipped = progress.skipped - skipped_before
         self._close_bar()
         state.train_metrics.all_reduce()
         if state.train_metrics.has_nonfinite():
-            raise _nonfinite(f"in epoch {epoch}", run.saver.last)
+            raise _nonfinite(f"in epoch {epoch}", run.saver)
         record: dict[str, Any] = {"epoch": epoch, "step": progress.step}
         record.update({f"train/{k}": v for k, v in state.train_metrics.compute().items()})
         state.next_epoch(metrics_for(run.task, run.device))
@@ -168,7 +175,20 @@ class EpochLoop:
     def _stop_if_nonfinite(self) -> None:
         run, state = self.run, self.state
         if any_rank(state.train_metrics.has_nonfinite(), run.ctx, run.device):
-            raise _nonfinite(f"by step {state.progress.step}", run.saver.last)
+            raise _nonfinite(f"by step {state.progress.step}", run.saver)
+
+    def stop_if_nothing_learned(self, record: Mapping[str, Any]) -> None:
+        """trainer.on_nan=skip: an epoch whose every step was skipped (or whose every loss was
+        NaN) fails the run after it is logged, so the run does not go on training nothing."""
+        all_skipped = self.epoch_steps > 0 and self.epoch_skipped == self.epoch_steps
+        if not (all_skipped or math.isnan(record["train/loss"])):
+            return
+        raise RunError(
+            f"trainer.on_nan=skip skipped {self.epoch_skipped} of the {self.epoch_steps} "
+            f"optimizer steps of epoch {record['epoch']} (train/loss {record['train/loss']}): "
+            "the loss or the gradients were NaN or infinite at every step, so the run learns "
+            f"nothing. {_NAN_FIXES} {_last_good(self.run.saver)}"
+        )
 
     def stop_if_requested(self) -> None:
         """On SIGTERM/SIGINT (any rank): save last.pt and exit as Interrupted."""
@@ -265,9 +285,30 @@ def _evaluate(run: Run, loader: Any) -> dict[str, float]:
     )  # fmt: skip
 
 
-def _nonfinite(when: str, last: Path) -> RunError:
+_NAN_FIXES = (
+    "Lower optimizer.lr, set trainer.grad_clip (e.g. 1.0), or look for values that overflow "
+    "(model.init, data.mean/data.std)."
+)
+
+
+def _nonfinite(when: str, saver: Checkpointer) -> RunError:
     return RunError(
-        f"the training loss became NaN or infinite {when}; the last good checkpoint is {last}."
+        f"the training loss became NaN or infinite {when}. {_NAN_FIXES} (trainer.on_nan=skip "
+        f"skips such steps instead.) {_last_good(saver)}"
+    )
+
+
+def _last_good(saver: Checkpointer) -> str:
+    """Where a failed run can go back to: the checkpoint that exists, or that none does."""
+    if saver.newest is None:
+        return (
+            "No checkpoint was written yet (the first is saved at the end of epoch 1, or every "
+            "checkpoint.every_n_steps steps): start the run again."
+        )
+    path, step = saver.newest
+    return (
+        f"The last good checkpoint is {path} (step {step}): start a new run from its weights "
+        f"with model.weights={path} and a new hydra.run.dir."
     )
 
 

@@ -117,7 +117,7 @@ def _start_process(cfg: RunConfig, run_dir: Path) -> tuple[DistContext, torch.de
     ctx = context_from_env()
     device = resolve_device(cfg.device, ctx)
     if under_torchrun():
-        ctx = init_process_group(cfg.distributed.backend, device.type)
+        ctx = init_process_group(cfg.distributed.backend, device.type, cfg.distributed.timeout)
         if device.type == "cpu":
             torch.set_num_threads(cpu_threads(ctx, cfg.distributed.threads_per_process))
     setup_logging(run_dir, ctx.rank)
