@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
@@ -131,6 +132,11 @@ def _compose(overrides: list[str], source: ConfigSource) -> DictConfig:
         raise UserError(f"cannot parse the overrides: {err}") from None
     except ConfigCompositionException as err:
         raise UserError(_composition_message(err, overrides, source)) from None
+    except yaml.YAMLError as err:  # a config file that is not YAML (a user's --config-dir)
+        mark = getattr(err, "problem_mark", None)
+        where = f"{mark.name}, line {mark.line + 1}" if mark else "a config file"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{where} is not valid YAML: {problem}. Fix the YAML there.") from None
     except ValueError as err:  # e.g. `model=nan`: Hydra parses the value as a float
         raise UserError(
             f"cannot apply the overrides {overrides}: {err}. Quote values that "

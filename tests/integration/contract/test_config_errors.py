@@ -55,3 +55,19 @@ def test_a_quoted_unicode_value_and_a_set_variable_compose(tmp_path: Path):
     result = dltrain("train", "--cfg", "job", "+note='ünï'", "+home=${oc.env:HOME}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "note: ünï" in result.stdout
+
+
+def test_a_config_file_that_is_not_yaml_names_the_file_and_line(tmp_path: Path):
+    experiment = tmp_path / "cfg" / "experiment" / "bad.yaml"
+    experiment.parent.mkdir(parents=True)
+    experiment.write_text("model: [unclosed\n  x: 1\n")
+    before = tree_state(tmp_path)
+    result = dltrain(
+        "train",
+        "--config-dir=cfg",
+        "+experiment=bad",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert_refused(result, f"{experiment}, line 2 is not valid YAML", "Fix the YAML there")
+    assert tree_state(tmp_path) == before
