@@ -6,7 +6,8 @@ launcher and sweeper, and logging's dictConfig imports the ``class``, ``()`` fac
 by name from its registries. So those keys may appear only where Hydra reads them, each with a
 value that dltrain ships, written out; anywhere else, or computed by an interpolation (an
 ``${oc.env:...}``, a dict from ``${oc.decode:...}``), they are refused with exit 2 naming the
-key. ``imports=[...]`` (the user's own modules) must be written out too.
+key. ``imports=[...]`` (the user's own modules) must be written out too, and
+``hydra.job.env_set`` may not set the variables that make a process load code (LD_PRELOAD, PYTHON*).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ LOGGING_SECTIONS = ("hydra.hydra_logging.", "hydra.job_logging.")
 LOGGING_CLASSES = frozenset({"logging.StreamHandler", "logging.FileHandler"})
 LOGGING_STREAMS = frozenset({"ext://sys.stdout", "ext://sys.stderr"})
 NEVER = frozenset({"_args_", "_partial_", "()"})  # Hydra's call arguments, logging factories
+# Environment variables that make a process load code: the dynamic loader's and Python's own.
+CODE_LOADING_ENV = re.compile(r"(LD_|DYLD_|PYTHON).*|BASH_ENV|ENV")
 
 
 def refuse_code(entries: list[Entry]) -> None:
@@ -80,6 +83,11 @@ def _check(key: str, name: str, value: Any, interpolation: str | None) -> None:
         )
     if name == "_target_":
         _check_target(key, value, computed)
+    if key.startswith("hydra.job.env_set.") and CODE_LOADING_ENV.fullmatch(name):
+        raise UserError(
+            f"'{key}': {name} makes the job's processes load code, so a config may not set it. "
+            f"Remove {key}; set {name} in the shell that runs dltrain if you need it."
+        )
     logging = key.startswith(LOGGING_SECTIONS)
     if logging and name == "class" and (computed or value not in LOGGING_CLASSES):
         raise UserError(

@@ -53,6 +53,10 @@ COMMAND_LINE = {
         ["hydra.hydra_logging.handlers.console.stream=ext://antigravity.fly"],
         ["'hydra.hydra_logging.handlers.console.stream'", "ext://sys.stdout"],
     ),
+    "env_set LD_PRELOAD": (
+        ["+hydra.job.env_set.LD_PRELOAD={victim}"],
+        ["'hydra.job.env_set.LD_PRELOAD'", "load code", "Remove hydra.job.env_set.LD_PRELOAD"],
+    ),
     "imports from oc.env": (
         ["imports=[${oc.env:DLTRAIN_EVIL}]"],
         ["'imports.0'", "must be written out"],
