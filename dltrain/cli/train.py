@@ -2,13 +2,15 @@
 
 The parent process is the only one that runs Hydra. ``preflight`` composes and validates every
 job's config before Hydra creates any folder, so bad input is exit 2 with nothing written.
-Hydra then creates the run folder; ``_task`` freezes the resolved config.yaml there and runs
+The run (or sweep) folder is then locked for the whole run (train/run_folder.py: one run per
+folder), Hydra creates it; ``_task`` freezes the resolved config.yaml there and runs
 the job from that frozen dict (docs/architecture.md draws the whole way).
 """
 
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -53,17 +55,22 @@ def train(args: list[str]) -> None:
 
         train_under_torchrun(args)
         return
+    held: AbstractContextManager = nullcontext()
     if not INFO_FLAGS.intersection(args):
         from dltrain.config.preflight import preflight
+        from dltrain.train.run_folder import hold_run_folder
 
         multirun = "-m" in args or "--multirun" in args
-        preflight([a for a in args if not a.startswith("-")], multirun)
+        folder = preflight([a for a in args if not a.startswith("-")], multirun)
+        held = hold_run_folder(folder)  # locked before Hydra makes it, until the run ends
+        args = [*args, folder.pin()]  # Hydra uses the very folder that was checked
     register_schemas()
     import hydra
 
     sys.argv = ["dltrain train", *args]
     main = hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")
-    main(_task)()
+    with held:
+        main(_task)()
 
 
 def _task(cfg: DictConfig) -> float | None:
@@ -85,10 +92,13 @@ def _task(cfg: DictConfig) -> float | None:
         plain = to_plain(cfg)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             from dltrain.sweep.jobs import run_sweep_job
+            from dltrain.train.run_folder import RunFolder, hold_run_folder
 
-            if not (run_dir / "results.json").is_file():
-                freeze(plain, run_dir)
-            return run_sweep_job(run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.num)
+            # The parent holds the sweep folder; each job's folder is locked while it runs.
+            with hold_run_folder(RunFolder("hydra.sweep.dir", str(run_dir))):
+                if not (run_dir / "results.json").is_file():
+                    freeze(plain, run_dir)
+                return run_sweep_job(run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.num)
         freeze(plain, run_dir)
         from dltrain.distributed.launch import run_frozen
 

@@ -2,7 +2,8 @@
 
 Each job's config is composed, type-checked and validated, its data set checked (and
 downloaded once, here) and its model section checked, so a bad grid point stops a sweep
-before its first job runs.
+before its first job runs. It returns the folder the (multi)run will write, which the caller
+locks (train/run_folder.py) before Hydra creates it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from omegaconf import OmegaConf
 from dltrain.config.compose import compose
 from dltrain.config.resume import refuse_existing_run, resumes
 from dltrain.config.validate import validate_composed
+from dltrain.train.run_folder import RunFolder
 
 
-def preflight(overrides: list[str], multirun: bool) -> None:
-    """Compose and validate the config of every job a (multi)run will start."""
+def preflight(overrides: list[str], multirun: bool) -> RunFolder:
+    """Compose and validate the config of every job a (multi)run will start; the folder it
+    will write (the run folder, or the sweep folder of a multirun)."""
     from dltrain.models.checks import check_model_section
     from dltrain.sweep.expand import sweep_jobs
 
@@ -37,3 +40,4 @@ def preflight(overrides: list[str], multirun: bool) -> None:
             refuse_existing_run(Path(cfg.hydra.run.dir))
         fresh = multirun or not resumes(cfg.resume, Path(cfg.hydra.run.dir))
         check_model_section(cfg.model, fresh)
+    return RunFolder.of(compose(jobs[0]), multirun)

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
 from dltrain.train import checkpoint
-from dltrain.train.run_files import MetricsFile
+from dltrain.train.run_files import MetricsFile, remove_partial_writes
 from dltrain.train.seeding import capture_rng, restore_rng
 from dltrain.train.state import TrainState
 
@@ -80,6 +80,21 @@ class Checkpointer:
             checkpoint.save_atomic(saved, self.dir / name)
         if keep_step:
             self._keep_step_copy(state.progress.step)
+
+    def clear_leftovers(self, fresh: bool) -> None:
+        """Before the first step (rank 0, the folder held): delete what killed processes left.
+
+        Partial saves (``.last.pt.XXXXXXXX.tmp``) always; and for a run that starts fresh in a
+        folder where an earlier attempt died before its first last.pt, that attempt's best.pt,
+        step copies and metrics, so none of them passes for this run's.
+        """
+        if not self.ctx.is_main:
+            return
+        remove_partial_writes(self.dir)
+        if fresh:
+            for stale in (self.dir / "best.pt", *self.dir.glob("step-*.pt")):
+                stale.unlink(missing_ok=True)
+            self.metrics_file.truncate(0)
 
     def _keep_step_copy(self, step: int) -> None:
         """A hard link of last.pt named after the step; only the newest ``keep_last`` stay."""
