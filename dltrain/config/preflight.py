@@ -36,8 +36,8 @@ def preflight(overrides: list[str], multirun: bool) -> RunFolder:
 
             check_data(data)
             checked_data.append(data)
-        if not multirun and cfg.resume == "never":
-            refuse_existing_run(Path(cfg.hydra.run.dir))
+        if not multirun and cfg.resume != "auto":
+            refuse_existing_run(Path(cfg.hydra.run.dir), cfg.resume)
         fresh = multirun or not resumes(cfg.resume, Path(cfg.hydra.run.dir))
         check_model_section(cfg.model, fresh)
     return RunFolder.of(compose(jobs[0]), multirun)

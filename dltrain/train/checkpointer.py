@@ -81,20 +81,22 @@ class Checkpointer:
         if keep_step:
             self._keep_step_copy(state.progress.step)
 
-    def clear_leftovers(self, fresh: bool) -> None:
+    def clear_leftovers(self, source: Path | None) -> None:
         """Before the first step (rank 0, the folder held): delete what killed processes left.
 
-        Partial saves (``.last.pt.XXXXXXXX.tmp``) always; and for a run that starts fresh in a
-        folder where an earlier attempt died before its first last.pt, that attempt's best.pt,
-        step copies and metrics, so none of them passes for this run's.
+        Partial saves (``.last.pt.XXXXXXXX.tmp``) always. A run that does not continue a
+        checkpoint of this folder (``source``: None, or another run's file) starts the folder's
+        history afresh: an earlier attempt's best.pt, step copies and metrics (it died before
+        its first last.pt) go, so none of them passes for this run's.
         """
         if not self.ctx.is_main:
             return
         remove_partial_writes(self.dir)
-        if fresh:
-            for stale in (self.dir / "best.pt", *self.dir.glob("step-*.pt")):
-                stale.unlink(missing_ok=True)
-            self.metrics_file.truncate(0)
+        if source is not None and source.resolve().parent == self.dir.resolve():
+            return
+        for stale in (self.dir / "best.pt", *self.dir.glob("step-*.pt")):
+            stale.unlink(missing_ok=True)
+        self.metrics_file.truncate(0)
 
     def _keep_step_copy(self, step: int) -> None:
         """A hard link of last.pt named after the step; only the newest ``keep_last`` stay."""

@@ -55,7 +55,7 @@ def fit(
 
 def start_state(run: Run) -> TrainState:
     """A fresh state, or the one the resumed checkpoint holds (its RNGs restored too)."""
-    run.saver.clear_leftovers(fresh=run.source is None)
+    run.saver.clear_leftovers(run.source)
     state = TrainState(metrics_for(run.task, run.device))
     if run.source is not None:
         restored = run.saver.restore(run.source, run.device)

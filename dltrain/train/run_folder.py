@@ -10,12 +10,11 @@ refusal is a UserError raised before the run writes anything. Torch-free.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +127,7 @@ def _make_folder(folder: RunFolder) -> list[Path]:
 
 
 def _remove_if_empty(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not empty: the run wrote there
+    with suppress(OSError):  # not empty: the run wrote there
         path.rmdir()
 
 

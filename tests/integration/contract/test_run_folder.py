@@ -205,12 +205,24 @@ def test_the_current_folder_is_no_run_folder(
 
 
 @pytest.mark.slow
-def test_a_refused_resume_changes_nothing(fmnist_root: Path, tmp_path_factory, tmp_path: Path):
-    run = copy_run(finished_run(fmnist_root, tmp_path_factory), tmp_path / "run")
+@pytest.mark.parametrize(
+    ("change", "phrases"),
+    [
+        ("model=lenet", ("different config", "model:", "Use another hydra.run.dir")),
+        ("resume=OTHER", ("already holds a run", "Choose another hydra.run.dir")),
+    ],
+)
+def test_a_refused_resume_changes_nothing(
+    change: str, phrases: tuple, fmnist_root: Path, tmp_path_factory, tmp_path: Path
+):
+    """A changed model, or another run's checkpoint to continue in this run's folder."""
+    finished = finished_run(fmnist_root, tmp_path_factory)
+    run = copy_run(finished, tmp_path / "run")
+    change = change.replace("OTHER", str(finished / "checkpoints" / "last.pt"))
     before = tree_state(run)
-    result = dltrain(*fast_train_args(fmnist_root, run, *TINY, "model=lenet"))
-    assert_refused(result, "different config", "model:", "Use another hydra.run.dir")
-    assert tree_state(run) == before  # config.yaml too: the check comes before it is written
+    result = dltrain(*fast_train_args(fmnist_root, run, *TINY, change))
+    assert_refused(result, *phrases)
+    assert tree_state(run) == before  # config.yaml too: the checks come before it is written
 
 
 @pytest.mark.slow
