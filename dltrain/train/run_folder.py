@@ -91,10 +91,12 @@ def _refuse_unusable(folder: RunFolder) -> None:
     here = Path.cwd().resolve()
     where = path.resolve()
     if where == here or where in here.parents:
+        kind = "sweep" if folder.sweep else "run"
         raise UserError(
             f"{key}={folder.text!r} would make {where} (the current folder"
-            f"{'' if where == here else ' or one above it'}) the run folder, mixing the run's "
-            f"files with yours. Give the run a folder of its own, e.g. {key}=outputs/my-run."
+            f"{'' if where == here else ' or one above it'}) the {kind} folder, mixing the "
+            f"{kind}'s files with yours. Give the {kind} a folder of its own, e.g. "
+            f"{key}={'multirun/my-sweep' if folder.sweep else 'outputs/my-run'}."
         )
     if path.exists() and not path.is_dir():
         raise UserError(
