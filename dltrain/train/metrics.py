@@ -179,8 +179,6 @@ METRICS: dict[str, type[SplitMetrics]] = {
     "segmentation": SegmentationMetrics,
     "regression": RegressionMetrics,
 }
-
-
 # checkpoint.monitor=auto: what best.pt keeps, per task
 def metrics_for(task: str, device: torch.device) -> SplitMetrics:
     if task not in METRICS:
