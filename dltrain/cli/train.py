@@ -2,13 +2,15 @@
 
 The parent process is the only one that runs Hydra. ``preflight`` composes and validates every
 job's config before Hydra creates any folder, so bad input is exit 2 with nothing written.
-Hydra then creates the run folder; ``_task`` freezes the resolved config.yaml there and runs
+The run (or sweep) folder is then locked for the whole run (train/run_folder.py: one run per
+folder), Hydra creates it; ``_task`` freezes the resolved config.yaml there and runs
 the job from that frozen dict (docs/architecture.md draws the whole way).
 """
 
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -47,15 +49,21 @@ def train(args: list[str]) -> None:
 
         train_under_torchrun(command.overrides, command.multirun, command.source)
         return
+    held: AbstractContextManager = nullcontext()
+    argv = command.argv()
     if command.runs:
         from dltrain.config.preflight import preflight
+        from dltrain.train.run_folder import hold_run_folder
 
-        preflight(command.overrides, command.multirun, command.source)
+        folder = preflight(command.overrides, command.multirun, command.source)
+        held = hold_run_folder(folder)  # locked before Hydra makes it, until the run ends
+        argv = [*argv, folder.pin()]  # Hydra uses the very folder that was checked
     elif command.shows_config:
         from dltrain.config.preflight import check_config
 
         check_config(command.overrides, command.source)
-    _hydra_main(command.argv())
+    with held:
+        _hydra_main(argv)
 
 
 def _hydra_main(argv: list[str], program: str = "dltrain train") -> None:
@@ -105,10 +113,13 @@ def _task(cfg: DictConfig) -> float | None:
         plain = to_plain(cfg)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             from dltrain.sweep.jobs import run_sweep_job
+            from dltrain.train.run_folder import RunFolder, hold_run_folder
 
-            if not (run_dir / "results.json").is_file():
-                freeze(plain, run_dir)
-            return run_sweep_job(run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.num)
+            # The parent holds the sweep folder; each job's folder is locked while it runs.
+            with hold_run_folder(RunFolder("hydra.sweep.dir", str(run_dir))):
+                if not (run_dir / "results.json").is_file():
+                    freeze(plain, run_dir)
+                return run_sweep_job(run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.num)
         freeze(plain, run_dir)
         from dltrain.distributed.launch import run_frozen
 

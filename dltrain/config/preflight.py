@@ -2,7 +2,8 @@
 
 Each job's config is composed, type-checked and validated, its data set checked (and
 downloaded once, here) and its model section checked, so a bad grid point stops a sweep
-before its first job runs.
+before its first job runs. It returns the folder the (multi)run will write, which the caller
+locks (train/run_folder.py) before Hydra creates it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from omegaconf import OmegaConf
 from dltrain.config.compose import DEFAULT_SOURCE, ConfigSource, compose
 from dltrain.config.resume import refuse_existing_run, resumes
 from dltrain.config.validate import validate_composed
+from dltrain.train.run_folder import RunFolder
 
 
-def preflight(overrides: list[str], multirun: bool, source: ConfigSource = DEFAULT_SOURCE) -> None:
+def preflight(
+    overrides: list[str], multirun: bool, source: ConfigSource = DEFAULT_SOURCE
+) -> RunFolder:
     """Compose and validate the config of every job a (multi)run will start, from the same
-    config source (--config-name, --config-dir, ...) as the run."""
+    config source (--config-name, --config-dir, ...) as the run; the folder it will write (the
+    run folder, or the sweep folder of a multirun)."""
     from dltrain.models.checks import check_model_section
     from dltrain.sweep.expand import sweep_jobs
 
@@ -34,10 +39,11 @@ def preflight(overrides: list[str], multirun: bool, source: ConfigSource = DEFAU
 
             check_data(data)
             checked_data.append(data)
-        if not multirun and cfg.resume == "never":
-            refuse_existing_run(Path(cfg.hydra.run.dir))
+        if not multirun and cfg.resume != "auto":
+            refuse_existing_run(Path(cfg.hydra.run.dir), cfg.resume)
         fresh = multirun or not resumes(cfg.resume, Path(cfg.hydra.run.dir))
         check_model_section(cfg.model, fresh)
+    return RunFolder.of(compose(jobs[0], source), multirun)
 
 
 def check_config(overrides: list[str], source: ConfigSource = DEFAULT_SOURCE) -> None:

@@ -20,11 +20,16 @@ def resumes(resume: str, run_dir: Path) -> bool:
     return resume != "never" and (resume != "auto" or (run_dir / "checkpoints/last.pt").exists())
 
 
-def refuse_existing_run(run_dir: Path) -> None:
-    if (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "results.json").exists():
+def refuse_existing_run(run_dir: Path, resume: str = "never") -> None:
+    """resume=never, or resume=PATH to another run's checkpoint, starts a history of its own:
+    not in a folder that holds a run already (its metrics and best.pt would be replaced)."""
+    checkpoints = run_dir / "checkpoints"
+    if resume != "never" and Path(resume).expanduser().resolve().parent == checkpoints.resolve():
+        return  # a checkpoint of this very run: it continues here
+    if (checkpoints / "last.pt").exists() or (run_dir / "results.json").exists():
         raise UserError(
-            f"resume=never, but {run_dir} already holds a run. Choose another hydra.run.dir, "
-            "or use resume=auto to continue that run."
+            f"resume={resume}, but {run_dir} already holds a run. Choose another "
+            "hydra.run.dir, or use resume=auto to continue that run."
         )
 
 

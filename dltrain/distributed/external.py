@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 from dltrain.config.compose import DEFAULT_SOURCE, ConfigSource, compose
@@ -9,6 +10,7 @@ from dltrain.config.freeze import freeze, to_plain
 from dltrain.config.preflight import preflight
 from dltrain.config.validate import validate_composed
 from dltrain.errors import UserError
+from dltrain.train.run_folder import hold_run_folder
 
 
 def train_under_torchrun(
@@ -16,8 +18,9 @@ def train_under_torchrun(
 ) -> None:
     """Every rank of an external torchrun composes the same config; rank 0 picks the folder.
 
-    Rank 0 validates the data, checks and writes the run folder, then shares its path (or its
-    error) with every rank, so no rank waits at a collective that another rank skipped.
+    Rank 0 validates the data, locks the run folder (held until its fit ends), writes
+    config.yaml there, then shares the folder's path (or its error) with every rank, so no
+    rank waits at a collective that another rank skipped.
     """
     from dltrain.distributed.context import broadcast_object, init_process_group, shutdown
     from dltrain.distributed.device import resolve_device
@@ -34,12 +37,14 @@ def train_under_torchrun(
     plain = to_plain(cfg)
     dist_cfg, device_type = plain["distributed"], resolve_device(plain["device"]).type
     ctx = init_process_group(dist_cfg["backend"], device_type, dist_cfg["timeout"])
+    held = ExitStack()  # rank 0: the run folder's lock, until its fit ends
     try:
         outcome: tuple[str, str] = ("ok", "")
         if ctx.is_main:
             try:
-                preflight(overrides, multirun=False, source=source)
-                run_dir = Path(cfg.hydra.run.dir).resolve()
+                folder = preflight(overrides, multirun=False, source=source)
+                held.enter_context(hold_run_folder(folder))
+                run_dir = folder.path.resolve()
                 freeze(plain, run_dir)
                 outcome = ("ok", str(run_dir))
             except UserError as err:
@@ -52,3 +57,4 @@ def train_under_torchrun(
             fit(plain, Path(value))
     finally:
         shutdown()
+        held.close()

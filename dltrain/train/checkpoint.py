@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import Any
 
 import torch
 
-from dltrain.errors import UserError
-from dltrain.train.run_files import public_mode
+from dltrain.errors import RunError, UserError
+from dltrain.train.run_files import temp_file_beside
 
 PREFIXES = ("module.", "_orig_mod.")
 
@@ -25,17 +24,19 @@ def save_atomic(obj: Mapping[str, Any], path: str | Path) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, public_mode())
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(dict(obj), handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        failure = _os_error(err)
+        if failure is None or not isinstance(err, Exception):
+            raise
+        raise _save_failed(path, failure) from None
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -43,9 +44,29 @@ def save_atomic(obj: Mapping[str, Any], path: str | Path) -> None:
         os.close(dir_fd)
 
 
-def safe_load(
-    path: Path, what: str, fix: str, map_location: str | torch.device = "cpu"
-) -> Any:
+def _os_error(err: BaseException) -> OSError | None:
+    """The OSError behind ``err`` (torch.save reports a failed write as a RuntimeError)."""
+    seen: BaseException | None = err
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
+def _save_failed(path: Path, err: OSError) -> RunError:
+    """A save that the disk refused (full, quota, file size limit, gone read-only)."""
+    kept = (
+        f"the previous {path.name} is kept unchanged"
+        if path.is_file()
+        else f"there is no earlier {path.name}"
+    )
+    return RunError(
+        f"could not save {path} ({err.strerror or err}); {kept}. Free space on that disk (or "
+        f"make {path.parent} writable), then run the same command again: it resumes from the "
+        "last checkpoint saved."
+    )
+
+
+def safe_load(path: Path, what: str, fix: str, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(weights_only=True)``; a file it cannot read is a UserError naming it."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)

@@ -21,7 +21,7 @@ from dltrain.distributed import liveness
 from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
 from dltrain.train import checkpoint
-from dltrain.train.run_files import MetricsFile
+from dltrain.train.run_files import MetricsFile, remove_partial_writes
 from dltrain.train.seeding import capture_rng, restore_rng
 from dltrain.train.state import TrainState
 
@@ -92,6 +92,23 @@ class Checkpointer:
         )
         for name in names:
             checkpoint.save_atomic(saved, self.dir / name)
+
+    def clear_leftovers(self, source: Path | None) -> None:
+        """Before the first step (rank 0, the folder held): delete what killed processes left.
+
+        Partial saves (``.last.pt.XXXXXXXX.tmp``) always. A run that does not continue a
+        checkpoint of this folder (``source``: None, or another run's file) starts the folder's
+        history afresh: an earlier attempt's best.pt, step copies and metrics (it died before
+        its first last.pt) go, so none of them passes for this run's.
+        """
+        if not self.ctx.is_main:
+            return
+        remove_partial_writes(self.dir)
+        if source is not None and source.resolve().parent == self.dir.resolve():
+            return
+        for stale in (self.dir / "best.pt", *self.dir.glob("step-*.pt")):
+            stale.unlink(missing_ok=True)
+        self.metrics_file.truncate(0)
 
     def _keep_step_copy(self, step: int) -> None:
         """A hard link of last.pt named after the step; only the newest ``keep_last`` stay."""

@@ -57,6 +57,7 @@ def fit(
 
 def start_state(run: Run) -> TrainState:
     """A fresh state, or the one the resumed checkpoint holds (its RNGs restored too)."""
+    run.saver.clear_leftovers(run.source)
     state = TrainState(metrics_for(run.task, run.device))
     if run.source is not None:
         restored = run.saver.restore(run.source, run.device)
@@ -259,7 +260,7 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
         "best_score": best.score,
     }
     best_path = run.run_dir / "checkpoints" / "best.pt"
-    if best_path.is_file():
+    if best.scored and best_path.is_file():  # then this run (or the one it resumes) saved it
         best_state = checkpoint.load(best_path, run.device)
         checkpoint.load_model_weights(run.model, best_state["model"], str(best_path))
     for split, loader in (("val", run.loaders.val), ("test", run.loaders.test)):

@@ -74,14 +74,38 @@ def public_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+# What ``temp_file_beside`` names its files: .NAME. + mkstemp's 8 random characters + .tmp
+PARTIAL_WRITE = ".*.????????.tmp"
+
+
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file next to ``path`` (one file system, so ``os.replace`` is atomic),
+    with the mode a plain open() gives. A killed write leaves it: see ``remove_partial_writes``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.chmod(tmp, public_mode())
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    return fd, tmp
+
+
+def remove_partial_writes(folder: Path) -> list[Path]:
+    """Delete the temporary files that killed atomic writes left in ``folder``; call it only
+    while holding the run folder (no other process writes there)."""
+    leftovers = sorted(folder.glob(PARTIAL_WRITE))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = temp_file_beside(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:

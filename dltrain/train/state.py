@@ -41,6 +41,12 @@ class Best:
     score: float = math.nan  # nan: no epoch has been scored yet
     epoch: int = 0
 
+    @property
+    def scored(self) -> bool:
+        """Whether an epoch was scored, and so best.pt saved, by this run (or the one it
+        resumes): a best.pt without that is an earlier attempt's and is not tested."""
+        return not math.isnan(self.score)
+
     def improved(self, value: float, mode: str) -> bool:
         """Whether ``value`` beats the best score (``mode`` max: higher, min: lower); any
         number beats none, and nan never improves."""
