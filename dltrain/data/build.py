@@ -20,3 +20,9 @@ def build_data(section: Mapping[str, Any], task: str = "classification") -> Any:
             " Pick a model for that task or another data set."
         )
     return entry.target(section, task=task)
+
+
+def has_validation_split(section: Mapping[str, Any]) -> bool:
+    """Whether the splits will include validation: a ``val_dir``, or a ``val_split`` above 0
+    (a data set whose section has neither is taken to bring its own)."""
+    return bool(section.get("val_dir")) or section.get("val_split", 1) > 0
