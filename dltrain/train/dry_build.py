@@ -42,25 +42,32 @@ def dry_build(cfg: DictConfig) -> None:
     run = run_config(to_plain(cfg))
     task = model_task(run.model)
     _check_device(run)
-    model = _meta_model(run.model)
-    if model is None:
-        return
-    outputs = check_input_shape(model, run.model, run.data)
     loss_fn = build_loss(run.loss, task)
-    if outputs is not None:
-        _check_loss_runs(loss_fn, run.loss, outputs, task, run.data)
-    trainer = run.trainer
+    model = _meta_model(run.model)
+    scheduler = None
+    if model is not None:
+        outputs = check_input_shape(model, run.model, run.data)
+        if outputs is not None:
+            _check_loss_runs(loss_fn, run.loss, outputs, task, run.data)
+        scheduler = _optimizer_and_scheduler(run, model)
+    _check_monitors(run, task, scheduler)
+
+
+def _optimizer_and_scheduler(run: RunConfig, model: nn.Module) -> LRStepper:
+    """The optimizer over the meta model's trainable parameters, and its scheduler."""
+    trainer, section = run.trainer, dict(run.optimizer)
+    if "fused" in section:
+        section["fused"] = None  # the meta device has no fused kernels; the run's device may
     optimizer = build_optimizer(
-        {**run.optimizer, "fused": None} if "fused" in run.optimizer else run.optimizer,
-        model,  # the meta device has no fused kernels; the run picks them on CUDA
+        section,
+        model,
         grad_accum=trainer.grad_accum,
         grad_clip=trainer.grad_clip,
         precision=run.precision.name,
     )
-    scheduler = build_scheduler(
+    return build_scheduler(
         run.scheduler, optimizer, STEPS_PER_EPOCH, trainer.max_epochs, trainer.max_steps
     )
-    _check_monitors(run, task, scheduler)
 
 
 def _check_device(run: RunConfig) -> None:
@@ -128,7 +135,7 @@ def _check_loss_runs(
         ) from None
 
 
-def _check_monitors(run: RunConfig, task: str, scheduler: LRStepper) -> None:
+def _check_monitors(run: RunConfig, task: str, scheduler: LRStepper | None) -> None:
     """checkpoint.monitor and a plateau scheduler's monitor name metrics the task logs, of a
     split the run has."""
     if task not in METRICS:
@@ -140,5 +147,5 @@ def _check_monitors(run: RunConfig, task: str, scheduler: LRStepper) -> None:
     monitor, _ = resolve_monitor(configured, run.checkpoint.mode, task)
     picked_by = f"auto for a {task} model" if configured == "auto" else ""
     check_monitored("checkpoint.monitor", monitor, logged, has_val, picked_by)
-    if scheduler.monitor is not None:
+    if scheduler is not None and scheduler.monitor is not None:
         check_monitored("scheduler.monitor", scheduler.monitor, logged, has_val)
