@@ -23,7 +23,7 @@ from dltrain.components.optimizers import build_optimizer
 from dltrain.components.schedulers import LRStepper, build_scheduler
 from dltrain.config.freeze import to_plain
 from dltrain.config.schema import RunConfig, run_config
-from dltrain.data.build import has_validation_split
+from dltrain.data.build import check_targets_for, has_validation_split
 from dltrain.distributed.device import resolve_device
 from dltrain.errors import UserError
 from dltrain.models.build import build_model, model_task
@@ -41,6 +41,7 @@ def dry_build(cfg: DictConfig) -> None:
     """Build every component of the composed job ``cfg``; exit 2 on what would fail the run."""
     run = run_config(to_plain(cfg))
     task = model_task(run.model)
+    check_targets_for(run.data, task)
     _check_device(run)
     loss_fn = build_loss(run.loss, task)
     model = _meta_model(run.model)
