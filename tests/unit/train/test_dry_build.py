@@ -12,18 +12,17 @@ from dltrain.registry import OPTIMIZERS, blame
 from dltrain.train import dry_build as dry
 from dltrain.train.metrics import metric_names
 
-SYNTHETIC = ["data=synthetic", "device=cpu"]
 
-
-def dry_build(*overrides: str) -> None:
-    cfg = compose([*SYNTHETIC, *overrides])
+def dry_build(*overrides: str, data: str = "synthetic") -> None:
+    """No data files are read: fashionmnist (segmentation targets) needs none here either."""
+    cfg = compose([f"data={data}", "device=cpu", *overrides])
     validate_composed(cfg)
     dry.dry_build(cfg)
 
 
 def test_the_default_job_and_zoo_models_pass():
     dry_build()
-    dry_build("model=unet")
+    dry_build("model=unet", data="fashionmnist")
     dry_build("model=torchvision", "model.arch=resnet18", "data.shape=[3,32,32]")
 
 
@@ -71,8 +70,8 @@ def test_monitors_are_metrics_the_task_logs():
     assert metric_names("segmentation") == ("loss", "dice", "iou")
     assert metric_names("regression") == ("loss", "mse", "mae")
     with pytest.raises(UserError, match="Did you mean 'val/dice'"):
-        dry_build("model=unet", "checkpoint.monitor=val/dic")
-    dry_build("model=unet", "checkpoint.monitor=val/iou")
+        dry_build("model=unet", "checkpoint.monitor=val/dic", data="fashionmnist")
+    dry_build("model=unet", "checkpoint.monitor=val/iou", data="fashionmnist")
     dry_build("data.val_split=0", "checkpoint.monitor=train/accuracy")
     with pytest.raises(UserError, match="no validation split"):
         dry_build("data.val_split=0", "scheduler=plateau", "checkpoint.monitor=train/loss")
@@ -84,3 +83,8 @@ def test_blame_names_the_option_a_constructor_rejects():
     options = {"lr": 1e-3, "eps": -1.0, "weight_decay": 0.0}
     assert blame(lambda kept: adam(params, **kept), options) == "eps"
     assert blame(lambda kept: adam(params, **kept), {"lr": -1.0, "eps": -1.0}) is None
+
+
+def test_the_data_must_offer_the_model_tasks_targets():
+    with pytest.raises(UserError, match="data 'synthetic' has no segmentation targets"):
+        dry_build("model=unet")
