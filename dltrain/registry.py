@@ -135,28 +135,59 @@ class Registry:
         section: Mapping[str, Any],
         *args: Any,
         exclude: Iterable[str] = ("name",),
+        where: str | None = None,
         **extra: Any,
     ) -> Any:
         """Call the named builder with the section's keys (less ``exclude``), plus the
-        ``extra`` keywords it accepts; a key it does not accept is exit 2 naming its options."""
-        name = section["name"]
+        ``extra`` keywords it accepts; a key it does not accept is exit 2 naming its options.
+
+        ``where`` is the section's config key in messages (default: the kind, e.g.
+        ``scheduler.schedulers[1]`` for a nested one). A value the builder rejects (TypeError,
+        ValueError) is exit 2 naming the key found to cause it (see ``blame``).
+        """
+        name, where = section["name"], where or self.kind
         builder = self.get(name)
         skip = set(exclude)
-        kwargs = {k: v for k, v in section.items() if k not in skip}
+        options = {k: v for k, v in section.items() if k not in skip}
         params = inspect.signature(builder).parameters
         accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        kwargs.update({k: v for k, v in extra.items() if k in params or accepts_any})
-        unknown = [] if accepts_any else sorted(set(kwargs) - set(params))
+        passed = {k: v for k, v in extra.items() if k in params or accepts_any}
+        unknown = [] if accepts_any else sorted(set(options) - set(params))
         if unknown:
-            options = [p for p in params if p not in ("self", "params", "optimizer", *extra)]
+            names = [p for p in params if p not in ("self", "params", "optimizer", *extra)]
             raise UserError(
-                f"{self.kind}.{unknown[0]} is not an option of {self.kind} '{name}'."
-                f"{did_you_mean(unknown[0], options)} Its options: {', '.join(options)}."
+                f"{where}.{unknown[0]} is not an option of {self.kind} '{name}'."
+                f"{did_you_mean(unknown[0], names)} Its options: {', '.join(names)}."
             )
         try:
-            return builder(*args, **kwargs)
+            return builder(*args, **{**options, **passed})
         except (TypeError, ValueError) as err:
-            raise UserError(f"cannot build {self.kind} '{name}': {err}") from None
+            key = blame(lambda kept: builder(*args, **{**kept, **passed}), options)
+            if key is None:
+                raise UserError(
+                    f"cannot build {self.kind} '{name}': {err}. Check its {where}.* options."
+                ) from None
+            default = params[key].default if key in params else inspect.Parameter.empty
+            hint = "" if default is inspect.Parameter.empty else f" ({name}'s default: {default})"
+            raise UserError(
+                f"cannot build {self.kind} '{name}': {where}.{key}={options[key]} is refused: "
+                f"{err}. Change {where}.{key}{hint}."
+            ) from None
+
+
+def blame(attempt: Callable[[dict[str, Any]], Any], options: Mapping[str, Any]) -> str | None:
+    """The option that makes ``attempt(options)`` fail: the first one that, left out (so the
+    builder's default applies), lets it succeed; None when no single option does.
+
+    This names the config key behind an error a library raises without reading its message.
+    """
+    for key in options:
+        try:
+            attempt({k: v for k, v in options.items() if k != key})
+        except Exception:  # noqa: BLE001 - any failure: this key alone is not the cause
+            continue
+        return key
+    return None
 
 
 DATA = Registry("data", "DATA", ["dltrain.data"])

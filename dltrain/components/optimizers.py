@@ -63,12 +63,28 @@ def build_optimizer(
     name = section["name"]
     builder = OPTIMIZERS.get(name)
     options = {k: tupled(v) for k, v in section.items() if k != "param_groups"}
+    check_tuple_lengths(name, builder, options, "optimizer")
     named = trainable_parameters(model)
     groups = param_groups(named, section.get("param_groups") or [], model, name, builder)
     check_model_fits(name, builder, model, named, len(groups))
     optimizer = OPTIMIZERS.build(options, groups)
     check_step_fits(optimizer, grad_accum, grad_clip, precision)
     return optimizer
+
+
+def check_tuple_lengths(name: str, builder: Any, options: Mapping[str, Any], where: str) -> None:
+    """Options torch declares as tuples (betas, etas, step_sizes) are read by position, and
+    extra values are dropped silently: each needs as many values as its default has."""
+    params = inspect.signature(builder).parameters
+    for key, value in options.items():
+        default = params[key].default if key in params else None
+        if not isinstance(default, tuple) or not isinstance(value, list | tuple):
+            continue
+        if len(value) != len(default):
+            raise UserError(
+                f"{where}.{key}={list(value)} has {len(value)} values, but optimizer '{name}' "
+                f"takes {len(default)}, like its default {key}={list(default)}."
+            )
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -119,6 +135,7 @@ def param_groups(
                     f"{where}.{key} is not an option of optimizer '{name}'."
                     f"{did_you_mean(key, options)} Its options: {', '.join(options)}."
                 )
+        check_tuple_lengths(name, builder, {k: v for k, v in spec.items() if k != "match"}, where)
         prefixes.append(str(spec["match"]).rstrip("."))
     chosen: list[list[nn.Parameter]] = [[] for _ in range(len(specs) + 1)]
     for param_name, param in named.items():

@@ -261,7 +261,7 @@ def build_part(
         raise UserError(f"{where} must be a config with a name, e.g. {{name: linear}}.")
     if "interval" in section or "monitor" in section:
         raise UserError(f"{where}: set interval on the outer scheduler; it applies to all.")
-    part = SCHEDULERS.build(section, optimizer, total_steps=total_steps)
+    part = SCHEDULERS.build(section, optimizer, where=where, total_steps=total_steps)
     if part is None or isinstance(part, ReduceLROnPlateau):
         raise UserError(
             f"{where}: '{section['name']}' cannot be part of a list (it has no step of its own)."

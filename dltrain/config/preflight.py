@@ -1,9 +1,10 @@
 """Preflight: compose and validate every job a (multi)run will start, before any folder exists.
 
 Each job's config is composed, type-checked and validated, its data set checked (and
-downloaded once, here) and its model section checked, so a bad grid point stops a sweep
-before its first job runs. It returns the folder the (multi)run will write, which the caller
-locks (train/run_folder.py) before Hydra creates it.
+downloaded once, here), its model section checked and every component dry-built
+(train/dry_build.py: the model on the meta device), so a bad grid point stops a sweep before
+its first job runs. It returns the folder the (multi)run will write, which the caller locks
+(train/run_folder.py) before Hydra creates it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def preflight(
     run folder, or the sweep folder of a multirun)."""
     from dltrain.models.checks import check_model_section
     from dltrain.sweep.expand import sweep_jobs
+    from dltrain.train.dry_build import dry_build
 
     jobs, multirun = sweep_jobs(overrides, multirun, source)
     checked_data: list[Any] = []
@@ -43,6 +45,7 @@ def preflight(
             refuse_existing_run(Path(cfg.hydra.run.dir), cfg.resume)
         fresh = multirun or not resumes(cfg.resume, Path(cfg.hydra.run.dir))
         check_model_section(cfg.model, fresh)
+        dry_build(cfg)
     return RunFolder.of(compose(jobs[0], source), multirun)
 
 

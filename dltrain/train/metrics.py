@@ -199,3 +199,9 @@ def metrics_for(task: str, device: torch.device) -> SplitMetrics:
     if task not in METRICS:
         raise ValueError(f"no metrics for task '{task}'; known tasks: {', '.join(METRICS)}")
     return METRICS[task](device)
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    """The metrics a task logs per split (loss, accuracy, ...), read off what ``compute``
+    returns, so a monitored name is checked against the metrics the run really writes."""
+    return tuple(metrics_for(task, torch.device("cpu")).compute())

@@ -160,3 +160,4 @@ def test_a_classifier_on_regression_data_is_exit_2(tmp_path: Path):
     result = dltrain("train", "data=quadratic", "model=mlp", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2
     assert "has no classification targets (it offers regression)" in result.stderr
+    assert not (tmp_path / "run").exists()  # found by preflight's dry build

@@ -234,7 +234,10 @@ def test_max_lr_given_explicitly():
             "set interval on the outer scheduler",
         ),
         (("scheduler.schedulers=[{start_factor: 0.1}, {name: cosine}]",), "must be a config"),
-        (("scheduler.schedulers=[{name: linear, foo: 1}, {name: cosine}]",), "scheduler.foo"),
+        (
+            ("scheduler.schedulers=[{name: linear, foo: 1}, {name: cosine}]",),
+            r"scheduler\.schedulers\[0\]\.foo",
+        ),
     ],
 )
 def test_sequential_errors(overrides, expected):

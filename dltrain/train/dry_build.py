@@ -1,0 +1,152 @@
+"""The dry build: every component of a job, built as the run builds it, before any folder exists.
+
+Preflight calls ``dry_build`` once per job. The model is built on the meta device (shapes only:
+no memory, no weight file read) and run forward on a batch of two at the data's input shape;
+the loss is run on outputs of that shape; the optimizer (parameter groups, frozen parameters)
+and the scheduler (nested ones too) are built over the meta parameters. The builders are the
+ones train/run.py uses, so whatever fails here would fail the run: exit 2, nothing written.
+The monitored metrics are checked against the metrics the task logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from dltrain.components.losses import build_loss
+from dltrain.components.optimizers import build_optimizer
+from dltrain.components.schedulers import LRStepper, build_scheduler
+from dltrain.config.freeze import to_plain
+from dltrain.config.schema import RunConfig, run_config
+from dltrain.data.build import check_targets_for, has_validation_split
+from dltrain.distributed.device import resolve_device
+from dltrain.errors import UserError
+from dltrain.models.build import build_model, model_task
+from dltrain.models.probe import FORWARD_ERRORS, check_input_shape
+from dltrain.registry import LOSSES, blame
+from dltrain.train.metrics import METRICS, metric_names
+from dltrain.train.monitor import check_monitored, resolve_monitor
+
+log = logging.getLogger(__name__)
+
+STEPS_PER_EPOCH = 1  # unknown before the data is read; only the scheduler's length uses it
+
+
+def dry_build(cfg: DictConfig) -> None:
+    """Build every component of the composed job ``cfg``; exit 2 on what would fail the run."""
+    run = run_config(to_plain(cfg))
+    task = model_task(run.model)
+    check_targets_for(run.data, task)
+    _check_device(run)
+    loss_fn = build_loss(run.loss, task)
+    model = _meta_model(run.model)
+    scheduler = None
+    if model is not None:
+        outputs = check_input_shape(model, run.model, run.data)
+        if outputs is not None:
+            _check_loss_runs(loss_fn, run.loss, outputs, task, run.data)
+        scheduler = _optimizer_and_scheduler(run, model)
+    _check_monitors(run, task, scheduler)
+
+
+def _optimizer_and_scheduler(run: RunConfig, model: nn.Module) -> LRStepper:
+    """The optimizer over the meta model's trainable parameters, and its scheduler."""
+    trainer, section = run.trainer, dict(run.optimizer)
+    if "fused" in section:
+        section["fused"] = None  # the meta device has no fused kernels; the run's device may
+    optimizer = build_optimizer(
+        section,
+        model,
+        grad_accum=trainer.grad_accum,
+        grad_clip=trainer.grad_clip,
+        precision=run.precision.name,
+    )
+    return build_scheduler(
+        run.scheduler, optimizer, STEPS_PER_EPOCH, trainer.max_epochs, trainer.max_steps
+    )
+
+
+def _check_device(run: RunConfig) -> None:
+    """The device exists here, and SyncBatchNorm (CUDA only) is not asked for on a CPU."""
+    device = resolve_device(run.device)
+    if run.distributed.sync_bn and device.type != "cuda":
+        raise UserError(
+            f"distributed.sync_bn=true needs CUDA GPUs (torch's SyncBatchNorm has no "
+            f"{device.type} kernel), but this run trains on {device.type} (device={run.device}). "
+            "Set distributed.sync_bn=false, or run on GPUs."
+        )
+
+
+def _meta_model(section: Mapping[str, Any]) -> nn.Module | None:
+    """The model on the meta device with init and freeze applied and no weights loaded; None
+    when its constructor cannot run on meta (nothing is known then, so nothing is refused)."""
+    try:
+        with torch.device("meta"):
+            return build_model(section, load_weights=False)
+    except (RuntimeError, NotImplementedError) as err:
+        log.debug("dry build: model '%s' cannot be built on meta: %s", section["name"], err)
+        return None
+
+
+def _zero_targets(task: str, outputs: torch.Size, data: Mapping[str, Any]) -> torch.Tensor | None:
+    """Targets of the shape and type the data gives the task: class indices, or 1-channel
+    float masks at the input size; None where it is not known (regression widths vary)."""
+    if task == "classification":
+        return torch.zeros(outputs[0], dtype=torch.long)
+    if task == "segmentation":
+        return torch.zeros(outputs[0], 1, *[int(n) for n in data["shape"][1:]])
+    return None
+
+
+def _check_loss_runs(
+    loss_fn: nn.Module,
+    section: Mapping[str, Any],
+    outputs: torch.Size,
+    task: str,
+    data: Mapping[str, Any],
+) -> None:
+    """The loss takes outputs of the model's shape and the data's targets (on small CPU zeros:
+    losses are cheap, and some have no meta kernels); a failure names the loss option."""
+    classes = data.get("num_classes")
+    if task == "classification" and classes is not None and outputs[1:] != (classes,):
+        raise UserError(
+            f"the model outputs {list(outputs[1:])} values per sample but data "
+            f"'{data['name']}' has {classes} classes: set model.num_classes={classes} "
+            "(or leave it at ${data.num_classes})."
+        )
+    targets = _zero_targets(task, outputs, data)
+    if targets is None:
+        return
+    logits = torch.zeros(outputs)
+    try:
+        loss_fn(logits, targets)
+    except FORWARD_ERRORS as err:
+        options = {k: v for k, v in section.items() if k != "name"}
+        name = section["name"]
+        key = blame(lambda kept: LOSSES.build({"name": name, **kept})(logits, targets), options)
+        fix = f"Change loss.{key} (now {options[key]})." if key else "Check the loss.* options."
+        raise UserError(
+            f"loss '{name}' fails on the model's outputs {list(outputs)} and the data's "
+            f"targets {list(targets.shape)}: {str(err).strip().splitlines()[0]}. {fix}"
+        ) from None
+
+
+def _check_monitors(run: RunConfig, task: str, scheduler: LRStepper | None) -> None:
+    """checkpoint.monitor and a plateau scheduler's monitor name metrics the task logs, of a
+    split the run has."""
+    if task not in METRICS:
+        return  # a user's task: its metrics are not known here
+    names = metric_names(task)
+    logged = [f"{split}/{name}" for split in ("train", "val") for name in names]
+    has_val = has_validation_split(run.data)
+    configured = run.checkpoint.monitor
+    monitor, _ = resolve_monitor(configured, run.checkpoint.mode, task)
+    picked_by = f"auto for a {task} model" if configured == "auto" else ""
+    check_monitored("checkpoint.monitor", monitor, logged, has_val, picked_by)
+    if scheduler is not None and scheduler.monitor is not None:
+        check_monitored("scheduler.monitor", scheduler.monitor, logged, has_val)
