@@ -111,7 +111,11 @@ def test_images_verify_then_decode(tmp_path: Path):
     png.write_bytes(png.read_bytes()[:-200])
     with pytest.raises(UserError, match="a.png is not a readable image"):
         verify_image(png)
-    jpg.write_bytes(jpg.read_bytes()[: len(jpg.read_bytes()) * 2 // 3])
-    verify_image(jpg)  # verify() reads no JPEG scan data: the decode finds it
+    good = jpg.read_bytes()
+    jpg.write_bytes(good + b"a trailer after the end marker")
+    verify_image(jpg)  # no end marker at the end, but the whole image decodes
+    jpg.write_bytes(good[: len(good) * 2 // 3])
+    with pytest.raises(UserError, match="b.jpg is not a readable image .*truncated"):
+        verify_image(jpg)  # no end marker: decoded in full, which finds the cut
     with pytest.raises(UserError, match="b.jpg is not a readable image .*truncated"):
         read_image(jpg, 3, 16)
