@@ -26,15 +26,14 @@ def preflight(
     """Compose and validate the config of every job a (multi)run will start, from the same
     config source (--config-name, --config-dir, ...) as the run; the folder it will write (the
     run folder, or the sweep folder of a multirun)."""
-    from dltrain.models.checks import check_model_section
     from dltrain.sweep.expand import sweep_jobs
-    from dltrain.train.dry_build import dry_build
 
     jobs, multirun = sweep_jobs(overrides, multirun, source)
-    checked_data: list[Any] = []
-    for job in jobs:
-        cfg = compose(job, source)
+    configs = [compose(job, source) for job in jobs]
+    for cfg in configs:  # every job's config first: these checks need no torch
         validate_composed(cfg)
+    checked_data: list[Any] = []
+    for cfg in configs:
         data = OmegaConf.to_container(cfg.data, resolve=True)
         if data not in checked_data:
             from dltrain.data.checks import check_data
@@ -43,10 +42,17 @@ def preflight(
             checked_data.append(data)
         if not multirun and cfg.resume != "auto":
             refuse_existing_run(Path(cfg.hydra.run.dir), cfg.resume)
-        fresh = multirun or not resumes(cfg.resume, Path(cfg.hydra.run.dir))
-        check_model_section(cfg.model, fresh)
-        dry_build(cfg)
+        _check_components(cfg, fresh=multirun or not resumes(cfg.resume, Path(cfg.hydra.run.dir)))
     return RunFolder.of(compose(jobs[0], source), multirun)
+
+
+def _check_components(cfg: Any, fresh: bool) -> None:
+    """The model section's files, then the dry build (imports torch: after every cheap check)."""
+    from dltrain.models.checks import check_model_section
+    from dltrain.train.dry_build import dry_build
+
+    check_model_section(cfg.model, fresh)
+    dry_build(cfg)
 
 
 def check_config(overrides: list[str], source: ConfigSource = DEFAULT_SOURCE) -> None:
