@@ -38,6 +38,14 @@ TINY = [
     "logging.every_n_steps=1",
 ]
 OVERFLOWING_WEIGHTS = "model.init={name: constant, val: 1e30}"  # inf logits: every loss NaN
+# Epoch 1 trains at lr 0.01; the scheduler then multiplies it by 1e30 and epoch 2 diverges.
+DIVERGES_IN_EPOCH_2 = [
+    "optimizer=sgd",
+    "optimizer.lr=0.01",
+    "scheduler=exponential",
+    "scheduler.gamma=1e30",
+    "trainer.max_epochs=3",
+]
 
 
 def _named_checkpoints(message: str) -> list[Path]:
@@ -60,16 +68,7 @@ def test_nan_before_any_checkpoint_says_none_was_written(tmp_path: Path):
 
 def test_nan_after_a_checkpoint_names_the_checkpoint_that_exists(tmp_path: Path):
     run = tmp_path / "run"
-    # Epoch 1 trains at lr 0.01; the scheduler then multiplies it by 1e30 and epoch 2 diverges.
-    result = dltrain(
-        *TINY,
-        "optimizer=sgd",
-        "optimizer.lr=0.01",
-        "scheduler=exponential",
-        "scheduler.gamma=1e30",
-        "trainer.max_epochs=3",
-        f"hydra.run.dir={run}",
-    )
+    result = dltrain(*TINY, *DIVERGES_IN_EPOCH_2, f"hydra.run.dir={run}")
     assert_refused(result, "NaN or infinite", "The last good checkpoint is", exit_code=1)
     named = _named_checkpoints(result.stderr)
     assert named == [run / "checkpoints" / "last.pt"] * 2, result.stderr  # the path, the fix
@@ -104,16 +103,7 @@ def test_on_nan_skip_fails_an_epoch_whose_every_step_was_skipped(tmp_path: Path)
 
 def test_on_nan_skip_after_a_good_epoch_names_its_checkpoint(tmp_path: Path):
     run = tmp_path / "run"
-    result = dltrain(
-        *TINY,
-        "optimizer=sgd",
-        "optimizer.lr=0.01",
-        "scheduler=exponential",
-        "scheduler.gamma=1e30",
-        "trainer.on_nan=skip",
-        "trainer.max_epochs=3",
-        f"hydra.run.dir={run}",
-    )
+    result = dltrain(*TINY, *DIVERGES_IN_EPOCH_2, "trainer.on_nan=skip", f"hydra.run.dir={run}")
     # Epoch 2's first step (finite loss, lr 1e28) is taken, the rest skipped; from then on
     # every loss overflows, so epoch 3 skips all of its 6 steps.
     assert_refused(
