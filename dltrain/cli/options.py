@@ -48,8 +48,7 @@ def parse_options(
         raise UserError(f"{verb} takes key=value arguments, got '{bare[0]}'. {listing}")
     if len(bare) > 1:
         raise UserError(
-            f"{verb} takes one {positional} argument, got {len(bare)}: {' '.join(bare)}. "
-            f"{listing}"
+            f"{verb} takes one {positional} argument, got {len(bare)}: {' '.join(bare)}. {listing}"
         )
     data_overrides: list[str] = []
     for arg in args:

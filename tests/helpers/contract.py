@@ -22,9 +22,7 @@ def tree_state(root: Path) -> dict[str, str] | None:
     }
 
 
-def assert_refused(
-    result: subprocess.CompletedProcess, *phrases: str, exit_code: int = 2
-) -> None:
+def assert_refused(result: subprocess.CompletedProcess, *phrases: str, exit_code: int = 2) -> None:
     """The command failed with ``exit_code``, its stderr holds every phrase, and no traceback."""
     output = result.stderr + result.stdout
     assert result.returncode == exit_code, (result.returncode, output[-3000:])
