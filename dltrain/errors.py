@@ -3,6 +3,7 @@ prints it. Every verb, the DDP worker and sweep jobs end through ``exit_codes``.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from typing import NoReturn
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
 EXIT_PRUNED = 3  # a sweep job that the Optuna pruner stopped early (not a failure)
+# A write the disk refused: full, over quota, over the file-size limit.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class DltrainError(Exception):
@@ -63,3 +66,14 @@ def exit_codes() -> Iterator[None]:
         yield
     except DltrainError as err:
         report(err)
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        report(
+            RunError(
+                f"a write to the run folder failed: {err.strerror}{where}. The checkpoints "
+                "saved so far are kept; free space on that disk, then run the same command "
+                "again: it resumes from the last checkpoint (or starts again if none was saved)."
+            )
+        )

@@ -27,10 +27,21 @@ def setup_logging(run_dir: Path | None, rank: int = 0) -> logging.Logger:
     console.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(console)
     if run_dir is not None and rank == 0:
-        file = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+        file = RunLogFile(run_dir / "train.log", encoding="utf-8")
         file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(file)
     return logger
+
+
+class RunLogFile(logging.FileHandler):
+    """train.log: a write the disk refuses ends the run (errors.exit_codes says so) instead of
+    logging's own "--- Logging error ---" traceback on every later line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            raise error
+        super().handleError(record)
 
 
 def _clean(value: Any) -> Any:

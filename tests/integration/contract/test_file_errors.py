@@ -170,3 +170,27 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(
     assert "No space left on device" in result.stderr
     previous = tree_state(source / "checkpoints")
     _assert_save_failed_and_kept(result, run, out / "checkpoints", previous)
+
+
+@needs_mounts
+@pytest.mark.slow
+def test_a_full_disk_while_logging_ends_the_run_with_a_message(tmp_path: Path):
+    """The run folder on a 64 KB tmpfs and a metrics line every step: the logs fill the disk
+    before the first checkpoint, and that is exit 1 with a message, not logging's tracebacks."""
+    disk, out = tmp_path / "disk", tmp_path / "out"
+    disk.mkdir()
+    run = disk / "run"
+    mount = f"mount -t tmpfs -o size=64k tmpfs {shlex.quote(str(disk))}"
+    copy_out = f"cp -a {shlex.quote(str(run))} {shlex.quote(str(out))}"
+    args = [
+        "train", "data=synthetic", "model=mlp", "model.hidden=[2]", "data.train_size=4096",
+        "data.batch_size=8", "logging.every_n_steps=1", "trainer.max_epochs=1",
+        f"hydra.run.dir={run}",
+    ]  # fmt: skip
+    result = dltrain_with_mount(mount, *args, after=copy_out)
+    assert_refused(
+        result, "a write to the run folder failed: No space left on device", "free space",
+        "run the same command again", exit_code=1,
+    )  # fmt: skip
+    assert "Logging error" not in result.stderr
+    assert (out / "config.yaml").is_file() and not (out / "checkpoints" / "last.pt").exists()
