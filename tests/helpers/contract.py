@@ -7,6 +7,8 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+from tests.helpers.cli import dltrain, fast_train_args
+
 
 def tree_state(root: Path) -> dict[str, str] | None:
     """Every file under ``root`` (relative path -> sha256); None when ``root`` does not exist."""
@@ -29,3 +31,16 @@ def assert_refused(result: subprocess.CompletedProcess, *phrases: str, exit_code
     assert "Traceback" not in output, output[-3000:]
     for phrase in phrases:
         assert phrase in output, (phrase, output[-3000:])
+
+
+def assert_train_refused(
+    fmnist_root: Path, tmp_path: Path, overrides: list[str], phrases: list[str]
+) -> None:
+    """A tiny `dltrain train` with ``overrides`` (run folder ``tmp_path/run``) is exit 2 with
+    every phrase, and ``tmp_path`` is byte for byte as it was: no run folder, nothing else."""
+    run = tmp_path / "run"
+    before = tree_state(tmp_path)
+    result = dltrain(*fast_train_args(fmnist_root, run, *overrides), cwd=tmp_path)
+    assert_refused(result, *phrases)
+    assert not run.exists()
+    assert tree_state(tmp_path) == before

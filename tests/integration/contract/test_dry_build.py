@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import dltrain, fast_train_args
-from tests.helpers.contract import assert_refused, tree_state
+from tests.helpers.contract import assert_refused, assert_train_refused, tree_state
 
 CASES = [
     pytest.param(
@@ -131,12 +131,7 @@ CASES = [
 def test_refused_before_the_run_folder_exists(
     overrides: list[str], phrases: list[str], fmnist_root: Path, tmp_path: Path
 ):
-    run = tmp_path / "run"
-    before = tree_state(tmp_path)
-    result = dltrain(*fast_train_args(fmnist_root, run, *overrides), cwd=tmp_path)
-    assert_refused(result, *phrases)
-    assert not run.exists()
-    assert tree_state(tmp_path) == before
+    assert_train_refused(fmnist_root, tmp_path, overrides, phrases)
 
 
 def test_an_existing_run_is_left_untouched(fmnist_root: Path, tmp_path: Path):

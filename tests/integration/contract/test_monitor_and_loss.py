@@ -15,7 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.helpers.cli import dltrain, fast_train_args
-from tests.helpers.contract import assert_refused, tree_state
+from tests.helpers.contract import assert_train_refused
 
 CASES = [
     pytest.param(
@@ -75,12 +75,7 @@ CASES = [
 def test_refused_in_preflight(
     overrides: list[str], phrases: list[str], fmnist_root: Path, tmp_path: Path
 ):
-    run = tmp_path / "run"
-    before = tree_state(tmp_path)
-    result = dltrain(*fast_train_args(fmnist_root, run, *overrides), cwd=tmp_path)
-    assert_refused(result, *phrases)
-    assert not run.exists()
-    assert tree_state(tmp_path) == before
+    assert_train_refused(fmnist_root, tmp_path, overrides, phrases)
 
 
 @pytest.mark.slow
