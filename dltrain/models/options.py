@@ -3,8 +3,9 @@
 
 They are applied in that order after the builder returns: initialise, then overwrite with
 loaded weights, then freeze (and keep the frozen part's BatchNorm layers, or with
-``freeze_bn`` every BatchNorm layer, in eval mode: models/batchnorm.py). A builder that takes ``weights`` itself (``model=torchvision``)
-loads them where they belong (before its head is replaced), so they are passed to it instead.
+``freeze_bn`` every BatchNorm layer, in eval mode: models/batchnorm.py). A builder that
+takes ``weights`` itself (``model=torchvision``) loads them where they belong (before its head
+is replaced), so they are passed to it instead.
 """
 
 from __future__ import annotations
