@@ -13,7 +13,7 @@ log = logging.getLogger("dltrain")
 
 FP16_ON_CPU = (
     "precision=fp16 on a CPU: most CPUs have no fast float16 kernels, so autocast float16 "
-    "runs far slower than fp32 (about 50x for the FashionMNIST CNN on this project's CPU). "
+    "trains far slower than fp32 (50x to 100x for the FashionMNIST CNN on a 2-core x86 CPU). "
     "On a CPU use precision=bf16 where the CPU has bfloat16 instructions (AVX512-BF16 or AMX), "
     "else precision=fp32; fp16 is meant for CUDA GPUs."
 )
