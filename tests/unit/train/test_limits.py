@@ -9,13 +9,15 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from dltrain.config.compose import compose
+from dltrain.config.compose import compose, group_options
+from dltrain.config.preflight import preflight
 from dltrain.config.schema import TrainerConfig
 from dltrain.config.validate import validate_composed
 from dltrain.data.loaders import build_loader
 from dltrain.data.sampler import EpochSampler
 from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
+from dltrain.train.dry_build import dry_build
 from dltrain.train.limits import (
     BatchLimits,
     batch_limits,
@@ -120,3 +122,18 @@ def test_fast_dev_run_keeps_only_the_log(tmp_path: Path):
 def test_bad_values_are_refused(override: str, phrase: str):
     with pytest.raises(UserError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
         validate_composed(compose([override]))
+
+
+@pytest.mark.parametrize("preset", group_options("debug"))
+def test_every_debug_preset_passes_preflight(preset: str):
+    cfg = compose([f"debug={preset}"])
+    validate_composed(cfg)
+    dry_build(cfg)
+
+
+def test_fast_dev_run_refuses_a_folder_that_holds_a_run(tmp_path: Path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"a run")
+    overrides = ["trainer.fast_dev_run=1", f"hydra.run.dir={tmp_path}", "data=synthetic"]
+    with pytest.raises(UserError, match="trainer.fast_dev_run=1 never resumes"):
+        preflight(overrides, multirun=False)
