@@ -22,6 +22,7 @@ from dltrain.config.schema import RunConfig, run_config, to_dict
 from dltrain.distributed.context import any_rank, barrier
 from dltrain.errors import Interrupted, RunError
 from dltrain.train import checkpoint
+from dltrain.train.anomaly import anomaly_detection
 from dltrain.train.checkpointer import Checkpointer
 from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
 from dltrain.train.grad_norm import GradNorm
@@ -145,7 +146,8 @@ class EpochLoop:
         shown, main = run.cfg.logging.progress, run.ctx.is_main
         self.bar = progress_bar(loader, progress, trainer.max_epochs, shown, main)
         steps_before, skipped_before = progress.step, progress.skipped
-        train_one_epoch(run.step, self.bar, state, self.after_step)
+        with anomaly_detection(trainer.detect_anomaly):
+            train_one_epoch(run.step, self.bar, state, self.after_step)
         self.epoch_steps = progress.step - steps_before
         self.epoch_skipped = progress.skipped - skipped_before
         self._close_bar()

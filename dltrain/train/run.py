@@ -142,8 +142,7 @@ def _start_process(cfg: RunConfig, run_dir: Path) -> tuple[DistContext, torch.de
 
 
 def _log_debug_settings(trainer: TrainerConfig) -> None:
-    """Anomaly detection on (trainer.detect_anomaly); what a fast_dev_run keeps."""
-    torch.autograd.set_detect_anomaly(trainer.detect_anomaly)
+    """What trainer.detect_anomaly (train/anomaly.py) costs, what a fast_dev_run keeps."""
     if trainer.detect_anomaly:
         log.info(
             "trainer.detect_anomaly: autograd anomaly detection is on (slow): a backward that "
