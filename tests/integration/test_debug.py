@@ -71,10 +71,12 @@ def test_profiler_writes_traces_and_the_top_operators(fmnist_root: Path, tmp_pat
 
 def test_anomaly_detection_with_lbfgs_whose_default_converges(tmp_path: Path):
     run = tmp_path / "run"
-    log = quadratic(run, "debug=anomaly", "optimizer=lbfgs", "trainer.max_epochs=2")
+    extra = ("optimizer=lbfgs", "trainer.max_epochs=1", "data.batch_size=128")
+    log = quadratic(run, "debug=anomaly", *extra)
     assert "autograd anomaly detection is on" in log
-    losses = [r["val/loss"] for r in epochs(run)]  # torch's default diverged in epoch 2
-    assert all(math.isfinite(v) for v in losses) and losses[-1] < 0.05  # noise variance: 0.01
+    # torch's default (no line search) at lr 1.0 makes NaN by the second epoch at batch 32
+    (val_loss,) = [r["val/loss"] for r in epochs(run)]
+    assert math.isfinite(val_loss) and val_loss < 0.05  # the noise's variance is 0.01
 
 
 def test_frozen_blocks_keep_their_batchnorm_statistics(fmnist_root: Path, tmp_path: Path):
