@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 HELP = """\
 Options a config group accepts (the files in configs/<group>/): data, model, loss, optimizer,
-scheduler, precision, distributed, experiment. imports=[...] adds the names your modules
+scheduler, precision, distributed, experiment, debug. imports=[...] adds the names your modules
 register (picked with <group>.name=...).
   dltrain list
   dltrain list optimizer
@@ -20,6 +20,7 @@ register (picked with <group>.name=...).
 
 GROUPS = ("data", "model", "loss", "optimizer", "scheduler", "precision", "distributed")
 GROUPS += ("experiment",)
+GROUPS += ("debug",)  # presets of trainer/profiler keys, not components
 USAGE = f"dltrain list [{'|'.join(GROUPS)}] [imports=[my_pkg.models]]"
 
 

@@ -76,7 +76,8 @@ VERBS: tuple[Verb, ...] = (
         "dltrain.cli.list",
         "the options of each config group (the files in configs/)",
         (
-            "dltrain list [data|model|loss|optimizer|scheduler|precision|distributed|experiment]",
+            "dltrain list [data|model|loss|optimizer|scheduler|precision|distributed|"
+            "experiment|debug]",
             "dltrain list model imports=[my_pkg.models]   (adds the names your modules register)",
         ),
     ),

@@ -40,9 +40,13 @@ def preflight(
 
             check_data(data)
             checked_data.append(data)
-        if not multirun and cfg.resume != "auto":
-            refuse_existing_run(Path(cfg.hydra.run.dir), cfg.resume)
-        _check_components(cfg, fresh=multirun or not resumes(cfg.resume, Path(cfg.hydra.run.dir)))
+        run_dir, fast_dev_run = Path(cfg.hydra.run.dir), cfg.trainer.fast_dev_run > 0
+        if not multirun and fast_dev_run:  # starts afresh, and would clear the run's files
+            setting = f"trainer.fast_dev_run={cfg.trainer.fast_dev_run} never resumes"
+            refuse_existing_run(run_dir, setting=setting)
+        elif not multirun and cfg.resume != "auto":
+            refuse_existing_run(run_dir, cfg.resume)
+        _check_components(cfg, fresh=multirun or fast_dev_run or not resumes(cfg.resume, run_dir))
     return RunFolder.of(compose(jobs[0], source), multirun)
 
 

@@ -20,16 +20,18 @@ def resumes(resume: str, run_dir: Path) -> bool:
     return resume != "never" and (resume != "auto" or (run_dir / "checkpoints/last.pt").exists())
 
 
-def refuse_existing_run(run_dir: Path, resume: str = "never") -> None:
+def refuse_existing_run(run_dir: Path, resume: str = "never", setting: str = "") -> None:
     """resume=never, or resume=PATH to another run's checkpoint, starts a history of its own:
-    not in a folder that holds a run already (its metrics and best.pt would be replaced)."""
+    not in a folder that holds a run already (its metrics and best.pt would be replaced).
+    ``setting`` names what starts afresh when it is not ``resume`` (trainer.fast_dev_run)."""
     checkpoints = run_dir / "checkpoints"
     if resume != "never" and Path(resume).expanduser().resolve().parent == checkpoints.resolve():
         return  # a checkpoint of this very run: it continues here
     if (checkpoints / "last.pt").exists() or (run_dir / "results.json").exists():
+        fix = "" if setting else ", or use resume=auto to continue that run"
         raise UserError(
-            f"resume={resume}, but {run_dir} already holds a run. Choose another "
-            "hydra.run.dir, or use resume=auto to continue that run."
+            f"{setting or f'resume={resume}'}, but {run_dir} already holds a run. Choose "
+            f"another hydra.run.dir{fix}."
         )
 
 

@@ -38,6 +38,16 @@ class TrainerConfig:
     channels_last: str = choice("auto", "true", "false")  # NHWC: auto = models with 2-D convs
     compile: bool = False  # torch.compile the training model (warm-up time is logged)
     on_nan: str = choice("stop", "skip")  # stop: exit 1 keeping the last good checkpoint
+    # Batches per epoch and process (Lightning's meanings): an int is a count, a float a
+    # fraction of the split's batches (1.0: all of them). train/limits.py applies them.
+    limit_train_batches: int | float = 1.0
+    limit_val_batches: int | float = 1.0  # validation after each epoch and of the best weights
+    limit_test_batches: int | float = 1.0
+    overfit_batches: int | float = 0  # > 0: train on these first batches (unshuffled) every
+    # epoch and validate on the same batches: a model that learns drives that loss down
+    fast_dev_run: int = 0  # N > 0: N batches of train, val, test, one epoch; keeps no files but
+    # config.yaml and train.log (no checkpoints, metrics, results, loggers, plots)
+    detect_anomaly: bool = False  # torch.autograd anomaly detection: slow, names a NaN's op
 
 
 @dataclass
@@ -76,6 +86,21 @@ class DistributedConfig:
 
 
 @dataclass
+class ProfilerConfig:
+    """torch.profiler over a few optimizer steps (train/profiler.py): wait, warmup, active."""
+
+    enabled: bool = False  # traces into RUN_DIR/profiler, the top operators into train.log
+    wait: int = 1  # optimizer steps left alone first (the first step's one-off costs)
+    warmup: int = 1  # steps traced and thrown away (the profiler's own start-up)
+    active: int = 3  # steps recorded
+    repeat: int = 1  # cycles of wait, warmup, active; 0: until the run ends
+    record_shapes: bool = False  # input shapes of each operator
+    profile_memory: bool = False  # tensor allocations
+    with_stack: bool = False  # the Python source line of each operator (bigger traces)
+    row_limit: int = 15  # operators in the train.log table
+
+
+@dataclass
 class RunConfig:
     """The whole train config. Component sections are plain dicts of the option's keys."""
 
@@ -89,6 +114,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    profiler: ProfilerConfig = field(default_factory=ProfilerConfig)
     seed: int = 42
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N

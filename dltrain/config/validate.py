@@ -111,6 +111,8 @@ def validate(cfg: DictConfig) -> None:
     if not _DEVICE.match(cfg.device):
         raise UserError(f"device must be auto, cpu, cuda or cuda:N, got '{cfg.device}'.")
     _validate_distributed(cfg.distributed)
+    _validate_debug(trainer)
+    _validate_profiler(cfg.profiler)
     if cfg.resume not in ("auto", "never") and not Path(cfg.resume).expanduser().is_file():
         raise UserError(
             f"resume must be auto, never or a checkpoint file; '{cfg.resume}' is not a file. "
@@ -136,6 +138,39 @@ def _validate_distributed(dist: DictConfig) -> None:
         raise UserError("distributed.max_restarts must be 0 or more.")
     if dist.threads_per_process is not None:
         _positive(dist.threads_per_process, "distributed.threads_per_process")
+
+
+def _validate_debug(trainer: DictConfig) -> None:
+    """Batch limits are a count (int >= 1) or a fraction (float in (0, 1]), as in Lightning."""
+    for split in ("train", "val", "test"):
+        _batch_limit(trainer[f"limit_{split}_batches"], f"trainer.limit_{split}_batches")
+    if trainer.overfit_batches != 0:
+        _batch_limit(trainer.overfit_batches, "trainer.overfit_batches", off="; 0: off")
+    if trainer.fast_dev_run < 0:
+        raise UserError(
+            f"trainer.fast_dev_run must be 0 (off) or a number of batches, e.g. 1; "
+            f"got {trainer.fast_dev_run}."
+        )
+
+
+def _batch_limit(value: Any, key: str, off: str = "") -> None:
+    is_count = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if is_count or (isinstance(value, float) and 0.0 < value <= 1.0):
+        return
+    whole = isinstance(value, float) and value > 1 and value.is_integer()
+    hint = f" (for {int(value)} batches write {int(value)})" if whole else ""
+    raise UserError(
+        f"{key} must be a number of batches (an int >= 1) or a fraction of the split's "
+        f"batches (a float in (0, 1]; 1.0: all){off}; got {value!r}{hint}."
+    )
+
+
+def _validate_profiler(profiler: DictConfig) -> None:
+    _positive(profiler.active, "profiler.active")
+    _positive(profiler.row_limit, "profiler.row_limit")
+    for key in ("wait", "warmup", "repeat"):
+        if profiler[key] < 0:
+            raise UserError(f"profiler.{key} must be 0 or more, got {profiler[key]}.")
 
 
 def _positive(value: Any, key: str) -> None:

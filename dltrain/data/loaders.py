@@ -47,10 +47,13 @@ def build_loader(
     ctx: DistContext = DistContext(),
     kind: str = "torch",
     cache: dict[int, torch.Tensor] | None = None,
+    shuffle: bool | None = None,
 ) -> DataLoader | MemoryBatches:
-    """Training batches in the (seed, epoch) order; evaluation shards without padding."""
+    """Training batches in the (seed, epoch) order; evaluation shards without padding.
+    ``shuffle=False`` keeps training batches in the data set's order (overfit_batches)."""
+    shuffle = train if shuffle is None else shuffle
     sampler = EpochSampler(
-        len(dataset), shuffle=train, seed=seed, rank=ctx.rank, world_size=ctx.world_size, pad=train
+        len(dataset), shuffle, seed=seed, rank=ctx.rank, world_size=ctx.world_size, pad=train
     )
     drop_last = train and data_cfg.get("drop_last", False)
     if kind == "memory" and tensor_source(dataset) is not None:

@@ -2,12 +2,13 @@
 
 A list of module-name prefixes (``[conv1, layer1]``) or ``backbone``: everything except the
 head, the model's last layer with weights (timm's ``get_classifier()`` when it has one).
-Frozen parameters get ``requires_grad=False``, and the optimizer leaves them out.
+Frozen parameters get ``requires_grad=False``, and the optimizer leaves them out; the BatchNorm
+layers of the frozen part stay in eval mode (models/batchnorm.py), so their statistics hold too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -33,6 +34,19 @@ def head_name(model: nn.Module) -> str:
 
 def _matches(param: str, prefix: str) -> bool:
     return param == prefix or param.startswith(prefix + ".")
+
+
+def in_frozen_part(model: nn.Module, spec: str | Sequence[str]) -> Callable[[str], bool]:
+    """Whether a module, by its name, lies in the part of the model ``spec`` freezes."""
+    prefixes = [spec] if isinstance(spec, str) else list(spec)
+    head = head_name(model) if "backbone" in prefixes else None
+    named = [p for p in prefixes if p != "backbone"]
+
+    def frozen(name: str) -> bool:
+        outside_head = head is not None and not _matches(name, head)
+        return outside_head or any(_matches(name, prefix) for prefix in named)
+
+    return frozen
 
 
 def freeze(model: nn.Module, spec: str | Sequence[str] | None) -> list[str]:

@@ -1,8 +1,11 @@
-"""The options every model section has besides its own: ``init``, ``weights``, ``freeze``.
+"""The options every model section has besides its own: ``init``, ``weights``, ``freeze``,
+``freeze_bn``.
 
 They are applied in that order after the builder returns: initialise, then overwrite with
-loaded weights, then freeze. A builder that takes ``weights`` itself (``model=torchvision``)
-loads them where they belong (before its head is replaced), so they are passed to it instead.
+loaded weights, then freeze (and keep the frozen part's BatchNorm layers, or with
+``freeze_bn`` every BatchNorm layer, in eval mode: models/batchnorm.py). A builder that
+takes ``weights`` itself (``model=torchvision``) loads them where they belong (before its head
+is replaced), so they are passed to it instead.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from torch import nn
 
 from dltrain.models.checks import WEIGHT_FILE_KEYS
 
-SHARED_KEYS = ("init", "weights", "freeze")
+SHARED_KEYS = ("init", "weights", "freeze", "freeze_bn")
 
 
 def split_section(
@@ -32,7 +35,7 @@ def split_section(
 
 
 def apply_shared(model: nn.Module, shared: Mapping[str, Any]) -> nn.Module:
-    """Apply ``init``, ``weights`` and ``freeze`` (any of them may be absent or null)."""
+    """Apply ``init``, ``weights``, ``freeze`` and ``freeze_bn`` (any may be absent or null)."""
     if shared.get("init"):
         from dltrain.models.init import init_weights
 
@@ -41,8 +44,15 @@ def apply_shared(model: nn.Module, shared: Mapping[str, Any]) -> nn.Module:
         from dltrain.models.weights import load_weights
 
         load_weights(model, shared["weights"])
-    if shared.get("freeze"):
+    frozen, all_bn = shared.get("freeze"), bool(shared.get("freeze_bn"))
+    if frozen:
         from dltrain.models.freeze import freeze
 
-        freeze(model, shared["freeze"])
+        freeze(model, frozen)
+    if frozen or all_bn:
+        from dltrain.models.batchnorm import batchnorm_names, keep_in_eval
+        from dltrain.models.freeze import in_frozen_part
+
+        where = None if all_bn else in_frozen_part(model, frozen)
+        keep_in_eval(model, batchnorm_names(model, where))
     return model

@@ -46,10 +46,13 @@ class Checkpointer:
         metrics_file: MetricsFile,
         cfg: Mapping[str, Any],
         keep_last: int = 0,
+        writes: bool = True,
     ) -> None:
-        """``parts``: name -> object with state_dict/load_state_dict (model, optimizer, ...)."""
+        """``parts``: name -> object with state_dict/load_state_dict (model, optimizer, ...);
+        ``writes=False`` (trainer.fast_dev_run): ``save`` writes nothing."""
         self.dir, self.ctx, self.parts = ckpt_dir, ctx, parts
         self.metrics_file, self.cfg, self.keep_last = metrics_file, cfg, keep_last
+        self.writes = writes
         # The checkpoint a failed run can go back to, and its step: the last save of this
         # process or the one it resumed from; None until there is one (known on every rank).
         self.newest: tuple[Path, int] | None = None
@@ -60,6 +63,8 @@ class Checkpointer:
 
     def save(self, state: TrainState, names: tuple[str, ...], keep_step: bool = False) -> None:
         """Write the parts' state_dicts and ``state``'s entries to ``names`` (all ranks call)."""
+        if not self.writes:
+            return
         entries = state.checkpoint_entries()
         sums = entries["train_sums"].clone()
         rngs = [capture_rng()]

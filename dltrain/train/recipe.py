@@ -22,11 +22,13 @@ from dltrain.config.schema import RunConfig, run_config, to_dict
 from dltrain.distributed.context import any_rank, barrier
 from dltrain.errors import Interrupted, RunError
 from dltrain.train import checkpoint
+from dltrain.train.anomaly import anomaly_detection
 from dltrain.train.checkpointer import Checkpointer
 from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
 from dltrain.train.grad_norm import GradNorm
 from dltrain.train.loop import evaluate, train_one_epoch
 from dltrain.train.metrics import metrics_for
+from dltrain.train.profiler import open_profiler
 from dltrain.train.run import Run, set_up
 from dltrain.train.run_files import write_json
 from dltrain.train.signals import StopRequest
@@ -130,6 +132,7 @@ class EpochLoop:
         self.first_step = progress.step + 1
         self.epoch_steps = self.epoch_skipped = 0  # of the last trained epoch (this process)
         self.stop = StopRequest().install()
+        self.profiler = open_profiler(run.cfg.profiler, run.run_dir, run.ctx.is_main, run.device)
 
     def _logs_next_step(self) -> bool:
         return (self.state.progress.step + 1) % self.log_every == 0
@@ -143,7 +146,8 @@ class EpochLoop:
         shown, main = run.cfg.logging.progress, run.ctx.is_main
         self.bar = progress_bar(loader, progress, trainer.max_epochs, shown, main)
         steps_before, skipped_before = progress.step, progress.skipped
-        train_one_epoch(run.step, self.bar, state, self.after_step)
+        with anomaly_detection(trainer.detect_anomaly):
+            train_one_epoch(run.step, self.bar, state, self.after_step)
         self.epoch_steps = progress.step - steps_before
         self.epoch_skipped = progress.skipped - skipped_before
         self._close_bar()
@@ -160,6 +164,7 @@ class EpochLoop:
         run, state = self.run, self.state
         step = state.progress.step
         run.scheduler.after_optimizer_step()
+        self.profiler.step()
         if step == self.first_step:
             seconds = time.perf_counter() - self.clock.started
             warm = " (includes torch.compile's warm-up)" if run.trainer.compile else ""
@@ -213,6 +218,7 @@ class EpochLoop:
         self.stop.uninstall()
         self.run.writer.close()
         self._close_bar()  # an error message must not land on the bar's line
+        self.profiler.close()
 
 
 def validate(run: Run, state: TrainState, record: dict[str, Any], epoch: int) -> None:
@@ -266,13 +272,13 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
     for split, loader in (("val", run.loaders.val), ("test", run.loaders.test)):
         if loader is not None:
             results.update({f"{split}/{k}": v for k, v in _evaluate(run, loader).items()})
-    if ctx.is_main:
+    if ctx.is_main and run.keeps_files:
         write_json(run.run_dir / "results.json", results)
     summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
     tested = f"; {summary}" if summary else " (no test split)"
     log.info(f"best {run.monitor} {best.score:.4f} at epoch {best.epoch}{tested}")
     barrier(ctx)
-    if ctx.is_main:
+    if ctx.is_main and run.keeps_files:
         write_visuals(run.run_dir, to_dict(run.cfg), progress.step)
     return results
 

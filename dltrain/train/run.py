@@ -7,9 +7,10 @@ scheduler's monitor) asked for when there is no validation split.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,18 @@ from dltrain.distributed.context import (
 from dltrain.distributed.device import resolve_device
 from dltrain.errors import UserError
 from dltrain.loggers.writer import open_writer
+from dltrain.models.batchnorm import convert_sync_batchnorm
 from dltrain.models.build import build_model, model_task
 from dltrain.registry import import_user_modules
 from dltrain.train.checkpointer import Checkpointer
+from dltrain.train.limits import batch_limits, fast_dev_run_trainer, limit_loader
 from dltrain.train.loop import StepConfig, StepParts
 from dltrain.train.monitor import resolve_monitor
-from dltrain.train.precision import Precision
+from dltrain.train.precision import Precision, warn_if_slow
 from dltrain.train.run_files import MetricsFile, setup_logging
 from dltrain.train.seeding import seed_everything, set_deterministic
+
+log = logging.getLogger("dltrain")
 
 
 @dataclass
@@ -76,14 +81,22 @@ class Run:
     def trainer(self) -> TrainerConfig:
         return self.cfg.trainer
 
+    @property
+    def keeps_files(self) -> bool:
+        """Whether the run keeps checkpoints, metrics, results and plots (not a fast_dev_run)."""
+        return self.cfg.trainer.fast_dev_run == 0
+
 
 def set_up(cfg: RunConfig, run_dir: Path) -> Run:
     """Build everything the run needs; configuration mistakes are exit 2 before any epoch."""
+    cfg = replace(cfg, trainer=fast_dev_run_trainer(cfg.trainer))
     ctx, device = _start_process(cfg, run_dir)
     task = model_task(cfg.model)
     data = build_data(cfg.data, task)
     loaders = _build_loaders(cfg, data, device, ctx)
-    source = _resume_source(cfg.resume, run_dir / "checkpoints" / "last.pt")
+    keeps_files = cfg.trainer.fast_dev_run == 0  # fast_dev_run: never resumes, keeps nothing
+    last = run_dir / "checkpoints" / "last.pt"
+    source = _resume_source(cfg.resume, last) if keeps_files else None
     # Resuming: the checkpoint holds the weights, so model.weights is not loaded again.
     model, step = _build_training(cfg, task, device, ctx, load_weights=source is None)
     seed_everything(cfg.seed + ctx.rank)  # a different dropout/augmentation stream per rank
@@ -102,8 +115,8 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
         "scaler": step.precision.scaler,
     }
     ckpt_dir, keep_last = run_dir / "checkpoints", cfg.checkpoint.keep_last
-    saver = Checkpointer(ckpt_dir, ctx, parts, metrics_file, to_dict(cfg), keep_last)
-    writer = open_writer(cfg.logger, run_dir, metrics_file, ctx.is_main)
+    saver = Checkpointer(ckpt_dir, ctx, parts, metrics_file, to_dict(cfg), keep_last, keeps_files)
+    writer = open_writer(cfg.logger, run_dir, metrics_file, ctx.is_main and keeps_files)
     return Run(
         cfg=cfg, run_dir=run_dir, ctx=ctx, device=device, task=task, data=data,
         loaders=loaders, model=model, step=step, scheduler=scheduler,
@@ -124,18 +137,43 @@ def _start_process(cfg: RunConfig, run_dir: Path) -> tuple[DistContext, torch.de
     import_user_modules(cfg.imports)
     set_deterministic(cfg.deterministic)
     seed_everything(cfg.seed)  # the same initial weights on every rank
+    _log_debug_settings(cfg.trainer)
     return ctx, device
 
 
+def _log_debug_settings(trainer: TrainerConfig) -> None:
+    """What trainer.detect_anomaly (train/anomaly.py) costs, what a fast_dev_run keeps."""
+    if trainer.detect_anomaly:
+        log.info(
+            "trainer.detect_anomaly: autograd anomaly detection is on (slow): a backward that "
+            "makes NaN fails the run naming the operator and where the forward pass ran it"
+        )
+    if trainer.fast_dev_run:
+        log.info(
+            f"trainer.fast_dev_run={trainer.fast_dev_run}: {trainer.fast_dev_run} batch(es) of "
+            "train, val and test, one epoch; no checkpoints, metrics.jsonl, results.json, "
+            "logger files or plots are kept (only config.yaml and train.log)"
+        )
+
+
 def _build_loaders(cfg: RunConfig, data: Any, device: torch.device, ctx: DistContext) -> Loaders:
+    """The splits' loaders, each cut to its trainer.limit_*_batches (train/limits.py);
+    overfit_batches validates on the training batches."""
     kind, on_device = loader_kind(data.train, cfg.data), {}
+    limits = batch_limits(cfg.trainer)
 
-    def loader(dataset: Any, train: bool) -> Any:
-        return build_loader(dataset, cfg.data, train, cfg.seed, device, ctx, kind, on_device)
+    def loader(dataset: Any, train: bool, limit: int | float) -> Any:
+        shuffle = train and not limits.overfit
+        built = build_loader(
+            dataset, cfg.data, train, cfg.seed, device, ctx, kind, on_device, shuffle=shuffle
+        )
+        limit_loader(built, limit, cfg.data["batch_size"])
+        return built
 
-    val = loader(data.val, False) if data.val else None
-    test = loader(data.test, False) if data.test else None
-    loaders = Loaders(loader(data.train, True), val, test)
+    val_split = data.train if limits.overfit else data.val
+    val = loader(val_split, False, limits.val) if val_split else None
+    test = loader(data.test, False, limits.test) if data.test else None
+    loaders = Loaders(loader(data.train, True, limits.train), val, test)
     if len(loaders.train) == 0:
         raise UserError("the training split is empty: lower data.batch_size or data.val_split.")
     return loaders
@@ -164,12 +202,14 @@ def _build_training(
     train_model: torch.nn.Module = model
     if ctx.enabled:
         if cfg.distributed.sync_bn:
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model = convert_sync_batchnorm(model)  # frozen BatchNorm stays frozen
         device_ids = [device.index] if device.type == "cuda" else None
         train_model = DistributedDataParallel(model, device_ids=device_ids)
     if trainer.compile:
         train_model = torch.compile(train_model)  # checkpoints keep saving the plain `model`
     precision = Precision(cfg.precision.name, device, cfg.precision.tf32)
+    if ctx.is_main:
+        warn_if_slow(cfg.precision.name, device)
     settings = StepConfig(
         grad_accum=trainer.grad_accum,
         grad_clip=trainer.grad_clip,

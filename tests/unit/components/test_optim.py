@@ -92,7 +92,7 @@ def test_lbfgs_steps_like_torchs_own_with_a_closure():
     model = Net()
     twin = copy.deepcopy(model)
     ours = build_optimizer(section("lbfgs"), model)
-    theirs = torch.optim.LBFGS(twin.parameters())
+    theirs = torch.optim.LBFGS(twin.parameters(), line_search_fn="strong_wolfe")
     for net, opt in ((model, ours), (twin, theirs)):
 
         def closure(net=net, opt=opt):
@@ -220,7 +220,7 @@ def test_the_loop_steps_lbfgs_with_a_closure_like_by_hand():
     model = run_epoch("lbfgs", data, StepConfig())
     torch.manual_seed(0)
     twin = Net()
-    optimizer = torch.optim.LBFGS(twin.parameters())
+    optimizer = torch.optim.LBFGS(twin.parameters(), line_search_fn="strong_wolfe")
     for x, y in data:
 
         def closure(x=x, y=y):

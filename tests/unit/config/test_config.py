@@ -34,6 +34,7 @@ def test_default_config_is_the_tutorial_cnn():
         "init": None,
         "weights": None,
         "freeze": None,
+        "freeze_bn": False,
     }
     assert cfg["data"]["name"] == "fashionmnist"
     assert cfg["data"]["batch_size"] == 256
