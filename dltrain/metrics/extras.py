@@ -40,7 +40,10 @@ class ExtraMetrics:
         self.classes = classes
         for name, spec in self.specs.items():
             if spec.build is not None:
-                metric = spec.build(classes).to(self.device)
+                metric = spec.build(classes)
+                if spec.shape != "matrix":  # values in float64, as the fast sums (a matrix
+                    metric.set_dtype(torch.float64)  # stays integer counts)
+                metric = metric.to(self.device)
                 metric.persistent(True)  # its states go into state_dict
                 self.metrics[name] = metric
 

@@ -17,11 +17,10 @@ TASK = "regression"
 
 
 def _r2(classes: int) -> Any:
-    """R² averaged over the outputs (scikit-learn's ``uniform_average``), in float64."""
-    import torch
+    """R² averaged over the outputs (scikit-learn's ``uniform_average``)."""
     from torchmetrics import R2Score
 
-    return R2Score(multioutput="uniform_average").set_dtype(torch.float64)
+    return R2Score(multioutput="uniform_average")
 
 
 def _rmse(base: Mapping[str, float]) -> float:
