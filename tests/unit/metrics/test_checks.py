@@ -101,3 +101,20 @@ def test_train_states_go_through_a_checkpoint(tmp_path: Path):
     resumed.resume(restored.progress, restored.best, restored.train_sums, restored.train_extras)
     resumed.train_metrics.update(torch.tensor(1.0), *batches[2])
     assert resumed.train_metrics.compute() == whole.compute()
+
+
+def test_a_registered_function_is_a_scalar_metric_of_its_task():
+    from torchmetrics.classification import MulticlassCohenKappa
+
+    from dltrain.registry import METRICS
+
+    if "test_kappa" not in METRICS:
+
+        @METRICS.register("test_kappa", task="classification")
+        def test_kappa(classes: int):
+            return MulticlassCohenKappa(classes)
+
+    metrics = metrics_for("classification", CPU, ["test_kappa"])
+    metrics.update(torch.tensor(0.0), torch.eye(3), torch.tensor([0, 1, 2]))
+    assert metrics.compute()["test_kappa"] == pytest.approx(1.0)
+    assert logged_keys(["test_kappa"], 3) == ["test_kappa"]
