@@ -197,6 +197,11 @@ LOSSES = Registry(
 )
 OPTIMIZERS = Registry("optimizer", "OPTIMIZERS", ["dltrain.components.optimizers"])
 SCHEDULERS = Registry("scheduler", "SCHEDULERS", ["dltrain.components.schedulers"])
+METRICS = Registry(  # metrics=[...]: the extra metrics (dltrain/metrics/catalog.py)
+    "metric",
+    "METRICS",
+    [f"dltrain.metrics.{task}" for task in ("classification", "segmentation", "regression")],
+)
 LOGGERS = Registry("logger", "LOGGERS", ["dltrain.loggers"])
 
 # The registries whose names a config group picks (``dltrain list`` shows these groups).

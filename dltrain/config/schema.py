@@ -121,6 +121,7 @@ class RunConfig:
     resume: str = "auto"  # auto: continue from the run folder's last.pt | never | PATH
     imports: list[str] = field(default_factory=list)  # your modules that register components
     logger: list[str] = field(default_factory=list)  # besides metrics.jsonl: csv, tensorboard
+    metrics: list[str] = field(default_factory=list)  # extra metrics: [f1_macro, auroc, ...]
     plots: bool = False  # write RUN_DIR/plots/*.png at the end of the run (dltrain plot)
 
 

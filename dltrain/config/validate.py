@@ -29,6 +29,7 @@ def validate_composed(cfg: DictConfig) -> None:
     """
     from dltrain.config.task_loss import resolve_loss
     from dltrain.loggers import check_loggers
+    from dltrain.metrics.catalog import check_names
     from dltrain.registry import REGISTRIES, import_user_modules
 
     refuse_code(resolve_all(cfg))  # before anything imports, calls or reads a value
@@ -40,6 +41,7 @@ def validate_composed(cfg: DictConfig) -> None:
             REGISTRIES[group].check(cfg[group].name)
     resolve_loss(cfg)
     check_loggers(cfg.logger)
+    check_names(list(cfg.metrics))
 
 
 def check_component_types(cfg: DictConfig) -> None:

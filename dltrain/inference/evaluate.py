@@ -28,8 +28,9 @@ def evaluate_split(trained: Trained, split: str = "test") -> dict[str, float]:
     loader = build_loader(dataset, cfg["data"], False, cfg["seed"], trained.device, kind=kind)
     loss_fn = build_loss(cfg["loss"], trained.task).to(trained.device)
     scores = evaluate(
-        trained.model, loader, loss_fn, trained.precision, trained.device, trained.task
-    )
+        trained.model, loader, loss_fn, trained.precision, trained.device, trained.task,
+        extra=cfg.get("metrics", ()),
+    )  # fmt: skip
     return {f"{split}/{key}": value for key, value in scores.items()}
 
 

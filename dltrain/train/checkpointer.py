@@ -1,8 +1,9 @@
 """What a checkpoint holds, and saving and restoring it exactly.
 
 A checkpoint is everything a run needs to continue as if it never stopped: weights, optimizer,
-scheduler, GradScaler, the position inside the epoch, the partial metric sums of that epoch,
-and every RNG of every rank. ``save`` is called by all ranks (it gathers); rank 0 writes.
+scheduler, GradScaler, the position inside the epoch, the partial metric sums of that epoch
+(summed over ranks), every rank's extra-metric states and every RNG of every rank. ``save`` is
+called by all ranks (it gathers); rank 0 writes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Restored:
     progress: dict[str, int]
     best: dict[str, Any]
     train_sums: torch.Tensor
+    train_extras: dict[str, Any] | None = None  # this rank's extra-metric states
 
 
 class Checkpointer:
@@ -67,14 +69,14 @@ class Checkpointer:
             return
         entries = state.checkpoint_entries()
         sums = entries["train_sums"].clone()
-        rngs = [capture_rng()]
+        per_rank = [(capture_rng(), entries["train_extras"])]
         if self.ctx.enabled:
             dist.all_reduce(sums)
-            rngs = [None] * self.ctx.world_size
-            dist.all_gather_object(rngs, capture_rng())
+            per_rank = [None] * self.ctx.world_size
+            dist.all_gather_object(per_rank, (capture_rng(), entries["train_extras"]))
         try:
             if self.ctx.is_main:
-                self._write(entries, sums, rngs, names)
+                self._write(entries, sums, per_rank, names)
                 if keep_step:
                     self._keep_step_copy(state.progress.step)
         finally:  # rank 0 marks its write over (even a failed one); the others wait for that
@@ -82,8 +84,9 @@ class Checkpointer:
         self.newest = (self.last, state.progress.step)
 
     def _write(
-        self, entries: Mapping[str, Any], sums: torch.Tensor, rngs: list, names: tuple[str, ...]
+        self, entries: Mapping[str, Any], sums: torch.Tensor, per_rank: list, names: tuple[str, ...]
     ) -> None:
+        """``per_rank``: each rank's (RNG states, extra-metric states)."""
         saved = {name: part.state_dict() for name, part in self.parts.items()}
         saved["model"] = checkpoint.strip_prefixes(saved["model"])
         saved.update(
@@ -91,10 +94,12 @@ class Checkpointer:
             best=entries["best"],
             train_sums=sums.cpu(),
             metrics_lines=self.metrics_file.lines(),
-            rng=rngs,
+            rng=[rng for rng, _ in per_rank],
             world_size=self.ctx.world_size,
             config=dict(self.cfg),
         )
+        if entries["train_extras"] is not None:
+            saved["train_extras"] = [extras for _, extras in per_rank]
         for name in names:
             checkpoint.save_atomic(saved, self.dir / name)
 
@@ -152,4 +157,6 @@ class Checkpointer:
             sums = torch.zeros_like(sums)  # rank 0 carries the epoch's sums so far
         else:
             self.metrics_file.truncate(saved["metrics_lines"])
-        return Restored(progress=progress, best=saved["best"], train_sums=sums)
+        extras = saved.get("train_extras") or []
+        mine = extras[self.ctx.rank] if self.ctx.rank < len(extras) else None
+        return Restored(progress, saved["best"], sums, mine)

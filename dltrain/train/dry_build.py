@@ -5,7 +5,8 @@ no memory, no weight file read) and run forward on a batch of two at the data's 
 the loss is run on outputs of that shape; the optimizer (parameter groups, frozen parameters)
 and the scheduler (nested ones too) are built over the meta parameters. The builders are the
 ones train/run.py uses, so whatever fails here would fail the run: exit 2, nothing written.
-The monitored metrics are checked against the metrics the task logs.
+The extra metrics (``metrics=[...]``) must be the task's, and the monitored metrics must be
+ones the run logs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dltrain.config.schema import RunConfig, run_config
 from dltrain.data.build import check_targets_for, has_validation_split
 from dltrain.distributed.device import resolve_device
 from dltrain.errors import UserError
+from dltrain.metrics import catalog
 from dltrain.models.build import build_model, model_task
 from dltrain.models.probe import FORWARD_ERRORS, check_input_shape
 from dltrain.registry import LOSSES, blame
@@ -45,13 +47,15 @@ def dry_build(cfg: DictConfig) -> None:
     _check_device(run)
     loss_fn = build_loss(run.loss, task)
     model = _meta_model(run.model)
-    scheduler = None
+    scheduler, outputs = None, None
     if model is not None:
         outputs = check_input_shape(model, run.model, run.data)
         if outputs is not None:
             _check_loss_runs(loss_fn, run.loss, outputs, task, run.data)
         scheduler = _optimizer_and_scheduler(run, model)
-    _check_monitors(run, task, scheduler)
+    classes = _classes(task, outputs, run.data)
+    _check_metrics(run, task, classes)
+    _check_monitors(run, task, scheduler, classes)
 
 
 def _optimizer_and_scheduler(run: RunConfig, model: nn.Module) -> LRStepper:
@@ -136,17 +140,42 @@ def _check_loss_runs(
         ) from None
 
 
-def _check_monitors(run: RunConfig, task: str, scheduler: LRStepper | None) -> None:
-    """checkpoint.monitor and a plateau scheduler's monitor name metrics the task logs, of a
-    split the run has."""
+def _classes(task: str, outputs: torch.Size | None, data: Mapping[str, Any]) -> int | None:
+    """The classes the extra metrics will count: the model's output width (a binary mask's one
+    channel is two classes), else data.num_classes; None when unknown or not classes."""
+    if task == "classification":
+        return int(outputs[1]) if outputs is not None else data.get("num_classes")
+    if task == "segmentation" and outputs is not None:
+        return max(int(outputs[1]), 2)
+    return None
+
+
+def _check_metrics(run: RunConfig, task: str, classes: int | None) -> None:
+    """metrics=[...] names metrics of the model's task (top-K: K at most the classes)."""
+    if run.metrics and task not in METRICS:
+        raise UserError(
+            f"metrics={list(run.metrics)} needs a classification, segmentation or regression "
+            f"model; this run's model is a '{task}' model. Drop metrics=[...]."
+        )
+    catalog.check_fit(run.metrics, task, classes)
+
+
+def _check_monitors(
+    run: RunConfig, task: str, scheduler: LRStepper | None, classes: int | None
+) -> None:
+    """checkpoint.monitor and a plateau scheduler's monitor name metrics the task logs (the
+    extras of metrics=[...] among them), of a split the run has."""
     if task not in METRICS:
         return  # a user's task: its metrics are not known here
-    names = metric_names(task)
+    names = [*metric_names(task), *catalog.logged_keys(run.metrics, classes)]
     logged = [f"{split}/{name}" for split in ("train", "val") for name in names]
     has_val = has_validation_split(run.data)
     configured = run.checkpoint.monitor
     monitor, _ = resolve_monitor(configured, run.checkpoint.mode, task)
     picked_by = f"auto for a {task} model" if configured == "auto" else ""
-    check_monitored("checkpoint.monitor", monitor, logged, has_val, picked_by)
+    monitors = [("checkpoint.monitor", monitor, picked_by)]
     if scheduler is not None and scheduler.monitor is not None:
-        check_monitored("scheduler.monitor", scheduler.monitor, logged, has_val)
+        monitors.append(("scheduler.monitor", scheduler.monitor, ""))
+    for key, metric, why in monitors:
+        catalog.require_listed(key, metric, task, run.metrics)
+        check_monitored(key, metric, logged, has_val, why)

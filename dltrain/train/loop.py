@@ -17,8 +17,9 @@ for:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -154,10 +155,15 @@ def evaluate(
     device: torch.device,
     task: str,
     channels_last: bool = False,
-) -> dict[str, float]:
-    """Metrics over the whole split; under DDP each rank sees a shard and the sums are reduced."""
+    extra: Sequence[str] = (),
+    matrices: bool = False,
+) -> dict[str, Any]:
+    """Metrics over the whole split; under DDP each rank sees a shard and the sums are reduced.
+
+    ``extra``: the names of ``metrics=[...]``; ``matrices``: their matrices too (under their
+    names, e.g. ``confusion_matrix``: a list of rows), for results.json."""
     model.eval()
-    metrics = metrics_for(task, device)
+    metrics = metrics_for(task, device, extra, matrices)
     for inputs, targets in batches:
         inputs = to_device(inputs, device, channels_last)
         targets = targets.to(device, non_blocking=True)
@@ -165,4 +171,4 @@ def evaluate(
             outputs = model(inputs)
         metrics.update(loss_fn(outputs.float(), targets), outputs, targets)
     metrics.all_reduce()
-    return metrics.compute()
+    return {**metrics.compute(), **metrics.matrices()}

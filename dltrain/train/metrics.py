@@ -6,13 +6,20 @@ is weighted by the number of samples in each batch and accuracy is correct / tot
 smaller batch counts exactly as much as it should (not an average of per-batch means). A split
 that counted no sample (an epoch whose every batch ``trainer.on_nan=skip`` dropped) has no
 metrics: each is NaN, never a 0.0 that looks like a perfect loss.
+
+The metrics of ``metrics=[...]`` ride along as ``extras`` (dltrain/metrics/extras.py:
+torchmetrics states, synced when computed); with none configured the split costs what it did.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
+
+from dltrain.metrics.extras import ExtraMetrics
 
 
 class SplitMetrics:
@@ -21,7 +28,8 @@ class SplitMetrics:
     fields: tuple[str, ...] = ("loss_sum", "count")
     names: tuple[str, ...] = ("loss",)  # the metrics ``compute`` returns
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, extras: ExtraMetrics | None = None) -> None:
+        self.extras = extras
         self._sums = torch.zeros(len(self.fields), dtype=torch.float64, device=device)
         self._host = [0.0] * len(self.fields)  # Python numbers (batch sizes) stay on the host
         self._zero = torch.zeros((), dtype=torch.float64, device=device)
@@ -72,13 +80,33 @@ class SplitMetrics:
         return bool(self.nonfinite)
 
     def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """Add one batch to the task's sums and to the extra metrics."""
+        self._update(loss, outputs, targets)
+        if self.extras is not None:
+            self.extras.update(outputs, targets)
+
+    def _update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         raise NotImplementedError
 
     def compute(self) -> dict[str, float]:
-        """The split's metrics; NaN for every one when no sample was counted."""
+        """The split's metrics; NaN for every one when no sample was counted (all ranks call
+        it: the extras sync when computed)."""
         if self.sums[self.fields.index("count")] == 0:
             return dict.fromkeys(self.names, math.nan)
-        return self._from_sums()
+        values = self._from_sums()
+        if self.extras is not None:
+            values.update(self.extras.compute(values))
+        return values
+
+    def matrices(self) -> dict[str, Any]:
+        """The extras' matrices (confusion_matrix), for results.json."""
+        if self.extras is None or self.sums[self.fields.index("count")] == 0:
+            return {}
+        return self.extras.matrices()
+
+    def extras_state(self) -> dict[str, Any] | None:
+        """This rank's extra-metric states for a checkpoint (None without extras)."""
+        return None if self.extras is None else self.extras.state_dict()
 
     def _from_sums(self) -> dict[str, float]:
         raise NotImplementedError
@@ -90,7 +118,7 @@ class ClassificationMetrics(SplitMetrics):
     fields = ("loss_sum", "correct", "count")
     names = ("loss", "accuracy")
 
-    def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+    def _update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         size = targets.shape[0]
         correct = (outputs.detach().argmax(dim=1) == targets).sum()
         self.add(self.add_loss(loss) * size, correct, size)
@@ -119,7 +147,7 @@ class SegmentationMetrics(SplitMetrics):
     )
     names = ("loss", "dice", "iou")
 
-    def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+    def _update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         size = targets.shape[0]
         counts = pixel_counts(outputs.detach(), targets.detach())
         self.sums[:2] += torch.stack([self.add_loss(loss) * size, loss.new_tensor(size).double()])
@@ -165,7 +193,7 @@ class RegressionMetrics(SplitMetrics):
     fields = ("loss_sum", "count", "squared_error", "absolute_error", "values")
     names = ("loss", "mse", "mae")
 
-    def update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+    def _update(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         if outputs.numel() != targets.numel():
             raise ValueError(
                 f"regression outputs {tuple(outputs.shape)} do not match targets "
@@ -195,10 +223,15 @@ METRICS: dict[str, type[SplitMetrics]] = {
 
 
 # checkpoint.monitor=auto: what best.pt keeps, per task
-def metrics_for(task: str, device: torch.device) -> SplitMetrics:
+def metrics_for(
+    task: str, device: torch.device, extra: Sequence[str] = (), matrices: bool = False
+) -> SplitMetrics:
+    """Fresh metrics of a split: the task's sums, plus ``extra`` (names in ``metrics=[...]``;
+    ``matrices``: also the matrix ones, such as confusion_matrix)."""
     if task not in METRICS:
         raise ValueError(f"no metrics for task '{task}'; known tasks: {', '.join(METRICS)}")
-    return METRICS[task](device)
+    extras = ExtraMetrics(extra, task, device, matrices) if extra else None
+    return METRICS[task](device, extras)
 
 
 def metric_names(task: str) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ MONITORS: dict[str, tuple[str, str]] = {
     "segmentation": ("val/dice", "max"),
     "regression": ("val/loss", "min"),
 }
-LOWER_IS_BETTER = {"loss", "mse", "mae"}
+LOWER_IS_BETTER = {"loss", "mse", "mae", "rmse"}  # errors; every other metric: higher
 
 
 def resolve_monitor(monitor: str, mode: str, task: str) -> tuple[str, str]:

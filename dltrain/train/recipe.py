@@ -60,10 +60,10 @@ def fit(
 def start_state(run: Run) -> TrainState:
     """A fresh state, or the one the resumed checkpoint holds (its RNGs restored too)."""
     run.saver.clear_leftovers(run.source)
-    state = TrainState(metrics_for(run.task, run.device))
+    state = TrainState(metrics_for(run.task, run.device, run.cfg.metrics))
     if run.source is not None:
         restored = run.saver.restore(run.source, run.device)
-        state.resume(restored.progress, restored.best, restored.train_sums)
+        state.resume(restored.progress, restored.best, restored.train_sums, restored.train_extras)
         progress = state.progress
         log.info(
             f"resumed from {run.source} at epoch {progress.epoch}, batch {progress.batch} "
@@ -156,7 +156,7 @@ class EpochLoop:
             raise _nonfinite(f"in epoch {epoch}", run.saver)
         record: dict[str, Any] = {"epoch": epoch, "step": progress.step}
         record.update({f"train/{k}": v for k, v in state.train_metrics.compute().items()})
-        state.next_epoch(metrics_for(run.task, run.device))
+        state.next_epoch(metrics_for(run.task, run.device, run.cfg.metrics))
         return record
 
     def after_step(self, loss: torch.Tensor) -> bool:
@@ -271,10 +271,16 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
         checkpoint.load_model_weights(run.model, best_state["model"], str(best_path))
     for split, loader in (("val", run.loaders.val), ("test", run.loaders.test)):
         if loader is not None:
-            results.update({f"{split}/{k}": v for k, v in _evaluate(run, loader).items()})
+            for key, value in _evaluate(run, loader, matrices=True).items():
+                if isinstance(value, list):  # a matrix: results["confusion_matrix"]["test"]
+                    results.setdefault(key, {})[split] = value
+                else:
+                    results[f"{split}/{key}"] = value
     if ctx.is_main and run.keeps_files:
         write_json(run.run_dir / "results.json", results)
-    summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
+    summary = "  ".join(
+        f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/") and _shown(k)
+    )
     tested = f"; {summary}" if summary else " (no test split)"
     log.info(f"best {run.monitor} {best.score:.4f} at epoch {best.epoch}{tested}")
     barrier(ctx)
@@ -283,12 +289,13 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
     return results
 
 
-def _evaluate(run: Run, loader: Any) -> dict[str, float]:
-    """The plain model's metrics over a split (DDP shards it and reduces the sums)."""
+def _evaluate(run: Run, loader: Any, matrices: bool = False) -> dict[str, Any]:
+    """The plain model's metrics over a split (DDP shards it and reduces the sums), the
+    extras of ``metrics=[...]`` among them (``matrices``: their matrices too)."""
     step = run.step
     return evaluate(
         run.model, loader, step.loss_fn, step.precision, run.device, run.task,
-        step.settings.channels_last,
+        step.settings.channels_last, run.cfg.metrics, matrices,
     )  # fmt: skip
 
 
@@ -319,10 +326,16 @@ def _last_good(saver: Checkpointer) -> str:
     )
 
 
+def _shown(key: str) -> bool:
+    """Per-class values (``val/accuracy_class_3``) stay out of the console line: they are in
+    metrics.jsonl, the loggers and results.json."""
+    return "_class_" not in key
+
+
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:
     parts = [f"epoch {record['epoch']}/{max_epochs}"]
     for key, value in record.items():
-        if key.startswith(("train/", "val/")):
+        if key.startswith(("train/", "val/")) and _shown(key):
             parts.append(f"{key} {value:.4f}")
     parts.append(f"lr {record['lr']:.2e}")
     parts.append(f"{record['images_per_sec']:.0f} img/s")

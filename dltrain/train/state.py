@@ -6,8 +6,9 @@ RNG and the metrics.jsonl line count, which the Checkpointer captures itself):
 
 - ``progress``: where the run is (epoch, batch inside it, optimizer step, samples, skipped);
 - ``best``: the best monitored score so far and its epoch (what best.pt holds);
-- ``train_metrics``: the partial train-metric sums of the epoch in progress, so an epoch
-  resumed mid-way reports the same train metrics as one that never stopped.
+- ``train_metrics``: the partial train-metric sums of the epoch in progress (and the states of
+  the extra metrics, ``metrics=[...]``), so an epoch resumed mid-way reports the same train
+  metrics as one that never stopped.
 """
 
 from __future__ import annotations
@@ -64,20 +65,28 @@ class TrainState:
     best: Best = field(default_factory=Best)
 
     def checkpoint_entries(self) -> dict[str, Any]:
-        """The checkpoint's ``progress``, ``best`` and ``train_sums`` (this rank's, on the
-        device: the Checkpointer sums them over ranks)."""
+        """The checkpoint's ``progress``, ``best``, ``train_sums`` (this rank's, on the
+        device: the Checkpointer sums them over ranks) and ``train_extras`` (this rank's extra
+        metric states, or None: the Checkpointer keeps one per rank)."""
         return {
             "progress": vars(self.progress).copy(),
             "best": vars(self.best).copy(),
             "train_sums": self.train_metrics.sums,
+            "train_extras": self.train_metrics.extras_state(),
         }
 
     def resume(
-        self, progress: Mapping[str, int], best: Mapping[str, Any], train_sums: torch.Tensor
+        self,
+        progress: Mapping[str, int],
+        best: Mapping[str, Any],
+        train_sums: torch.Tensor,
+        train_extras: Mapping[str, Any] | None = None,
     ) -> None:
         """Continue from a checkpoint's entries (what ``checkpoint_entries`` saved)."""
         self.progress, self.best = Progress(**progress), Best(**best)
         self.train_metrics.sums.copy_(train_sums)
+        if train_extras is not None and self.train_metrics.extras is not None:
+            self.train_metrics.extras.load_state_dict(train_extras)
 
     def next_epoch(self, fresh_metrics: SplitMetrics) -> None:
         """The epoch's batches are done: move to the next epoch with empty train sums."""

@@ -40,14 +40,20 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
 
 
+def _epochs(run: Path) -> list[dict]:
+    return [e for e in read_jsonl(run / "metrics.jsonl") if "val/loss" in e]
+
+
 @pytest.mark.slow
 def test_ddp_matches_one_process_with_the_same_global_batch(tmp_path: Path):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
-    one = dltrain("train", *SMALL, "data.batch_size=64", f"hydra.run.dir={single}")
+    extras = "metrics=[f1_macro,auroc]"  # torchmetrics: synced over the ranks when computed
+    one = dltrain("train", *SMALL, extras, "data.batch_size=64", f"hydra.run.dir={single}")
     assert one.returncode == 0, one.stderr
     two = dltrain(
         "train",
         *SMALL,
+        extras,
         "data.batch_size=32",
         "distributed=ddp",
         "distributed.nproc_per_node=2",
@@ -61,6 +67,11 @@ def test_ddp_matches_one_process_with_the_same_global_batch(tmp_path: Path):
     rb = json.loads((ddp / "results.json").read_text())
     assert rb["val/accuracy"] == pytest.approx(ra["val/accuracy"])
     assert rb["test/loss"] == pytest.approx(ra["test/loss"], rel=1e-5)
+    for key in ("val/f1_macro", "test/f1_macro", "test/auroc"):  # global values, not rank 0's
+        assert rb[key] == pytest.approx(ra[key], rel=1e-5), key
+    first_a, first_b = (_epochs(run)[0] for run in (single, ddp))  # not yet perfect: telling
+    assert first_a["train/f1_macro"] < 1.0
+    assert first_b["train/f1_macro"] == pytest.approx(first_a["train/f1_macro"], rel=1e-5)
     assert "32 x 2 process(es) = 64 global" in (ddp / "train.log").read_text()
     assert sorted(p.name for p in ddp.iterdir()) == [
         "checkpoints",

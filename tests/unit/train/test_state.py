@@ -49,7 +49,8 @@ def trained_state() -> TrainState:
 
 def test_checkpoint_entries_are_progress_best_and_the_train_sums():
     entries = trained_state().checkpoint_entries()
-    assert set(entries) == {"progress", "best", "train_sums"}
+    assert set(entries) == {"progress", "best", "train_sums", "train_extras"}
+    assert entries["train_extras"] is None  # no metrics=[...]: nothing beyond the sums
     assert entries["progress"] == vars(Progress(epoch=2, batch=3, step=7, samples=96, skipped=1))
     assert entries["best"] == {"score": 0.25, "epoch": 1}
     assert entries["train_sums"].tolist() == [1.5, 2.0, 3.0]  # loss_sum, correct, count
