@@ -260,3 +260,21 @@ def test_erasing_draws_boxes_inside_the_scale_range():
     erased = (out == 0).float().mean(dim=(1, 2, 3))
     assert float(erased.min()) > 0.05 and float(erased.max()) < 0.25
     assert math.isclose(float(erased.mean()), 0.15, abs_tol=0.03)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["loss=multi_margin", "data.train_transforms=[{name: cutmix}]"], "loss=cross_entropy"),
+        (["data.train_transforms=[{name: randaugment}]"], "Did you mean 'rand_augment'?"),
+        (["data.train_transforms=[{name: mixup, alpha: -1}]"], "must be a number above 0"),
+    ],
+)
+def test_preflight_refuses_bad_augmentation(overrides, expected: str, fmnist_root, tmp_path):
+    from dltrain.config.preflight import preflight
+
+    run = tmp_path / "run"
+    args = [f"data.root={fmnist_root}", "data.download=false", f"hydra.run.dir={run}"]
+    with pytest.raises(UserError, match=re_escape(expected)):
+        preflight([*args, *overrides], multirun=False)
+    assert not run.exists()
