@@ -222,7 +222,9 @@ def check_transforms(cfg: Mapping[str, Any]) -> None:
 
     size = cfg.get("image_size")
     shape = cfg["shape"] if size is None else [cfg["shape"][0], size, size]
-    dry_run(build_augment(specs), shape, with_mask=False)
+    augment = build_augment(specs)
+    if augment is not None:  # None: only mixup/cutmix, which are batch ops
+        dry_run(augment, shape, with_mask=False)
 
 
 def check_data(cfg: Mapping[str, Any]) -> None:

@@ -13,7 +13,13 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dltrain.data.batch_augment import build_batch_augment, has_batch_forms
+from dltrain.data.augment import (
+    BATCH_AUGMENTATIONS,
+    MixedBatches,
+    build_batch_augment,
+    build_mixing,
+    has_batch_forms,
+)
 from dltrain.data.memory import MemoryBatches, tensor_source
 from dltrain.data.sampler import EpochSampler
 from dltrain.distributed.context import DistContext
@@ -29,7 +35,8 @@ def loader_kind(dataset: Dataset, data_cfg: Mapping[str, Any]) -> str:
     if wanted == "memory" and not possible:
         raise UserError(
             f"data.loader=memory needs a data set held in memory as tensors and transforms with "
-            f"batch forms (horizontal_flip, vertical_flip, random_crop); data "
+            f"batch forms ({', '.join(BATCH_AUGMENTATIONS)}, mixup, cutmix; with the options "
+            f"of their batch forms); data "
             f"'{data_cfg['name']}' with train_transforms={transforms} has none. Use "
             "data.loader=auto or torch."
         )
@@ -48,10 +55,31 @@ def build_loader(
     kind: str = "torch",
     cache: dict[int, torch.Tensor] | None = None,
     shuffle: bool | None = None,
-) -> DataLoader | MemoryBatches:
+) -> DataLoader | MemoryBatches | MixedBatches:
     """Training batches in the (seed, epoch) order; evaluation shards without padding.
-    ``shuffle=False`` keeps training batches in the data set's order (overfit_batches)."""
+    ``shuffle=False`` keeps training batches in the data set's order (overfit_batches).
+
+    mixup/cutmix in ``data.train_transforms`` wrap the training batches of either kind in
+    ``MixedBatches``: mixed on ``device`` after collation, from a per-batch seeded stream."""
     shuffle = train if shuffle is None else shuffle
+    batches = _batches(dataset, data_cfg, train, shuffle, seed, device, ctx, kind, cache)
+    mixing = build_mixing(data_cfg.get("train_transforms"), data_cfg.get("num_classes", 0))
+    if not train or mixing is None:
+        return batches
+    return MixedBatches(batches, mixing, seed, ctx.rank, data_cfg["batch_size"], device)
+
+
+def _batches(
+    dataset: Dataset,
+    data_cfg: Mapping[str, Any],
+    train: bool,
+    shuffle: bool,
+    seed: int,
+    device: torch.device,
+    ctx: DistContext,
+    kind: str,
+    cache: dict[int, torch.Tensor] | None,
+) -> DataLoader | MemoryBatches:
     sampler = EpochSampler(
         len(dataset), shuffle, seed=seed, rank=ctx.rank, world_size=ctx.world_size, pad=train
     )

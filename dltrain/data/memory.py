@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from dltrain.data.augment.seeding import batch_generator, batch_seed
 from dltrain.data.base import ImageTensorDataset
 from dltrain.data.sampler import EpochSampler
 
@@ -92,9 +93,8 @@ class MemoryBatches:
             yield self._batch(picked, first + number)
 
     def _generator(self, batch_number: int) -> torch.Generator:
-        key = (self.seed * 1_000_003 + self.sampler.epoch) * 1_000_003 + self.sampler.rank
-        seed = (key * 1_000_003 + batch_number) % (2**63 - 1)  # manual_seed takes an int64
-        return torch.Generator(device=self.device).manual_seed(seed)
+        seed = batch_seed(self.seed, self.sampler.epoch, self.sampler.rank, batch_number)
+        return batch_generator(seed, self.device)
 
     def _batch(self, picked: torch.Tensor, batch_number: int) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = self.source.inputs[picked], self.source.targets[picked]

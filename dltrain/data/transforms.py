@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from dltrain.data.transform_names import AUGMENTATIONS, CONTAINERS, check_transform_specs
+from dltrain.data.transform_names import (
+    AUGMENTATIONS,
+    CONTAINERS,
+    check_transform_specs,
+    per_sample_specs,
+)
 from dltrain.errors import UserError
 
 if TYPE_CHECKING:  # torchvision is imported when used: it costs ~1 s (torch._dynamo) at start-up
@@ -37,13 +42,15 @@ def _build_one(spec: Mapping[str, Any]) -> v2.Transform:
 
 
 def build_augment(specs: Sequence[Mapping[str, Any]] | None) -> v2.Compose | None:
-    """The v2 pipeline a list of ``{name: ..., args}`` specs names, or None for an empty list."""
+    """The v2 pipeline a list of ``{name: ..., args}`` specs names, or None for an empty list
+    (mixup and cutmix are batch ops, applied after collation: data/augment/mixing.py)."""
     if not specs:
         return None
     from torchvision.transforms import v2
 
     check_transform_specs(list(specs))
-    return v2.Compose([_build_one(spec) for spec in specs])
+    per_sample = per_sample_specs(specs)
+    return v2.Compose([_build_one(spec) for spec in per_sample]) if per_sample else None
 
 
 def dry_run(augment: Callable, shape: Sequence[int], with_mask: bool) -> None:

@@ -24,6 +24,7 @@ from dltrain.components.optimizers import build_optimizer
 from dltrain.components.schedulers import LRStepper, build_scheduler
 from dltrain.config.freeze import to_plain
 from dltrain.config.schema import RunConfig, run_config
+from dltrain.data.augment.mixing import check_mixing_fits
 from dltrain.data.build import check_targets_for, has_validation_split
 from dltrain.distributed.device import resolve_device
 from dltrain.errors import UserError
@@ -46,6 +47,7 @@ def dry_build(cfg: DictConfig) -> None:
     check_targets_for(run.data, task)
     _check_device(run)
     loss_fn = build_loss(run.loss, task)
+    check_mixing_fits(run.data, task, loss_fn, run.loss["name"])
     model = _meta_model(run.model)
     scheduler, outputs = None, None
     if model is not None:

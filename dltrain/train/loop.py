@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from dltrain.components.optimizers import needs_closure
+from dltrain.data.augment.mixing import dominant_class
 from dltrain.train.metrics import metrics_for
 from dltrain.train.precision import Precision
 from dltrain.train.state import TrainState
@@ -36,6 +37,7 @@ class StepConfig:
     grad_clip: float | None = None
     channels_last: bool = False
     skip_nonfinite: bool = False  # trainer.on_nan=skip: drop steps whose gradients are not finite
+    soft_targets: bool = False  # mixup/cutmix: targets are class probabilities (B, C)
 
 
 @dataclass
@@ -82,7 +84,9 @@ def train_one_epoch(
             loss = parts.loss_fn(outputs.float(), targets)
             parts.precision.scaler.scale(loss / group_size).backward()
         if not settings.skip_nonfinite or bool(torch.isfinite(loss)):  # on_nan=skip: a sync
-            state.train_metrics.update(loss, outputs, targets)
+            # Only the loss sees mixed targets; metrics compare with their dominant class.
+            hard = dominant_class(targets) if settings.soft_targets else targets
+            state.train_metrics.update(loss, outputs, hard)
         progress.batch += 1
         progress.samples += targets.shape[0]
         if not steps_now:

@@ -23,6 +23,7 @@ from dltrain.components.schedulers import build_scheduler
 from dltrain.config.schema import RunConfig, TrainerConfig, to_dict
 from dltrain.data.build import build_data
 from dltrain.data.loaders import build_loader, loader_kind
+from dltrain.data.transform_names import mixing_specs
 from dltrain.distributed.context import (
     DistContext,
     context_from_env,
@@ -215,6 +216,7 @@ def _build_training(
         grad_clip=trainer.grad_clip,
         skip_nonfinite=trainer.on_nan == "skip",
         channels_last=channels_last,
+        soft_targets=bool(mixing_specs(cfg.data.get("train_transforms"))),
     )
     return model, StepParts(train_model, loss_fn, optimizer, precision, device, settings)
 

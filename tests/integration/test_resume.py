@@ -76,6 +76,14 @@ def _args(fmnist_root: Path, run: Path, workers: int, *extra: str) -> list[str]:
     )  # fmt: skip
 
 
+# the in-memory path with per-sample batch augmentation and mixing (timm's strong recipe)
+STRONG = (
+    "data.train_transforms=[{name: rand_augment},{name: mixup},{name: cutmix},"
+    "{name: random_erasing}]"
+)
+REFERENCES = {0: (0,), 2: (2,), "augment": (0, STRONG)}
+
+
 def _assert_same_run(a: Path, b: Path) -> None:
     assert run_differences(a, b) == []
 
@@ -83,39 +91,42 @@ def _assert_same_run(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def reference(fmnist_root: Path, killer: Path, tmp_path_factory: pytest.TempPathFactory):
     runs = {}
-    for workers in (0, 2):
-        run = tmp_path_factory.mktemp("reference") / f"w{workers}"
-        result = dltrain(*_args(fmnist_root, run, workers), env={"PYTHONPATH": str(killer)})
+    for key, (workers, *extra) in REFERENCES.items():
+        run = tmp_path_factory.mktemp("reference") / f"w{key}"
+        args = _args(fmnist_root, run, workers, *extra)
+        result = dltrain(*args, env={"PYTHONPATH": str(killer)})
         assert result.returncode == 0, result.stderr
-        runs[workers] = run
+        runs[key] = run
     return runs
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("workers", "kills"),
+    ("key", "kills"),
     [
         (0, ["forward:7", "save:3", "forward:6"]),  # mid-epoch, in a checkpoint write, again
         (2, ["forward:11", "save:2"]),
+        ("augment", ["forward:7"]),  # mid-epoch, between two step checkpoints
     ],
 )
 def test_sigkill_anywhere_then_resume_is_bitwise_equal(
-    workers, kills, fmnist_root, killer, reference, tmp_path
+    key, kills, fmnist_root, killer, reference, tmp_path
 ):
     run = tmp_path / "run"
     env = {"PYTHONPATH": str(killer), "KILL_MARKER": str(tmp_path)}
+    args = _args(fmnist_root, run, *REFERENCES[key])
     for kill in kills:
-        result = dltrain(*_args(fmnist_root, run, workers), env={**env, "KILL_AT": kill})
+        result = dltrain(*args, env={**env, "KILL_AT": kill})
         assert result.returncode == -signal.SIGKILL, (kill, result.stderr)
         assert (tmp_path / kill.replace(":", "-")).exists()
         last = run / "checkpoints" / "last.pt"
         if last.exists():  # whatever was written is a whole checkpoint
             torch.load(last, weights_only=True)
-    result = dltrain(*_args(fmnist_root, run, workers), env=env)
+    result = dltrain(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert "resumed from" in (run / "train.log").read_text()
-    _assert_same_run(reference[workers], run)
-    if EXTRA_METRICS[workers]:  # compared with the rest of metrics.jsonl above
+    _assert_same_run(reference[key], run)
+    if EXTRA_METRICS[REFERENCES[key][0]]:  # compared with the rest of metrics.jsonl above
         assert "train/auroc" in read_jsonl(run / "metrics.jsonl")[-1]
 
 
