@@ -25,14 +25,14 @@ from pathlib import Path
 CONFIGS: dict[str, list[dict]] = {
     "none": [],
     "horizontal_flip": [{"name": "horizontal_flip"}],
-    "random_crop (28, padding 4)": [{"name": "random_crop", "size": 28, "padding": 4}],
+    "random_crop (28 with padding 4)": [{"name": "random_crop", "size": 28, "padding": 4}],
     "random_rotation (15)": [{"name": "random_rotation", "degrees": 15}],
-    "random_affine (10, 0.1, 0.9-1.1)": [
+    "random_affine (10 deg, 0.1 shift, 0.9-1.1 scale)": [
         {"name": "random_affine", "degrees": 10, "translate": [0.1, 0.1], "scale": [0.9, 1.1]}
     ],
-    "color_jitter (0.4, 0.4)": [{"name": "color_jitter", "brightness": 0.4, "contrast": 0.4}],
+    "color_jitter (0.4 brightness and contrast)": [{"name": "color_jitter", "brightness": 0.4, "contrast": 0.4}],
     "random_erasing": [{"name": "random_erasing"}],
-    "rand_augment (2 ops, 9)": [{"name": "rand_augment"}],
+    "rand_augment (2 ops at 9)": [{"name": "rand_augment"}],
     "trivial_augment": [{"name": "trivial_augment"}],
     "mixup (0.8)": [{"name": "mixup"}],
     "cutmix (1.0)": [{"name": "cutmix"}],
