@@ -198,6 +198,7 @@ LOSSES = Registry(
 OPTIMIZERS = Registry("optimizer", "OPTIMIZERS", ["dltrain.components.optimizers"])
 SCHEDULERS = Registry("scheduler", "SCHEDULERS", ["dltrain.components.schedulers"])
 LOGGERS = Registry("logger", "LOGGERS", ["dltrain.loggers"])
+CALLBACKS = Registry("callback", "CALLBACKS", ["dltrain.callbacks"])
 
 # The registries whose names a config group picks (``dltrain list`` shows these groups).
 REGISTRIES: dict[str, Registry] = {
@@ -206,4 +207,5 @@ REGISTRIES: dict[str, Registry] = {
     "loss": LOSSES,
     "optimizer": OPTIMIZERS,
     "scheduler": SCHEDULERS,
+    "callbacks": CALLBACKS,
 }

@@ -95,6 +95,8 @@ class RunConfig:
     resume: str = "auto"  # auto: continue from the run folder's last.pt | never | PATH
     imports: list[str] = field(default_factory=list)  # your modules that register components
     logger: list[str] = field(default_factory=list)  # besides metrics.jsonl: csv, tensorboard
+    # callbacks=[early_stopping,ema]: each picked option's keys under callbacks.<option>
+    callbacks: dict[str, Any] = field(default_factory=dict)
     plots: bool = False  # write RUN_DIR/plots/*.png at the end of the run (dltrain plot)
 
 

@@ -3,8 +3,9 @@
 Preflight calls ``dry_build`` once per job. The model is built on the meta device (shapes only:
 no memory, no weight file read) and run forward on a batch of two at the data's input shape;
 the loss is run on outputs of that shape; the optimizer (parameter groups, frozen parameters)
-and the scheduler (nested ones too) are built over the meta parameters. The builders are the
-ones train/run.py uses, so whatever fails here would fail the run: exit 2, nothing written.
+and the scheduler (nested ones too) are built over the meta parameters; the callbacks from
+their options. The builders are the ones train/run.py uses, so whatever fails here would fail
+the run: exit 2, nothing written.
 The monitored metrics are checked against the metrics the task logs.
 """
 
@@ -18,6 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from dltrain.callbacks.callback_list import build_callbacks
 from dltrain.components.losses import build_loss
 from dltrain.components.optimizers import build_optimizer
 from dltrain.components.schedulers import LRStepper, build_scheduler
@@ -52,6 +54,9 @@ def dry_build(cfg: DictConfig) -> None:
             _check_loss_runs(loss_fn, run.loss, outputs, task, run.data)
         scheduler = _optimizer_and_scheduler(run, model)
     _check_monitors(run, task, scheduler)
+    monitor, mode = resolve_monitor(run.checkpoint.monitor, run.checkpoint.mode, task)
+    has_val, max_epochs = has_validation_split(run.data), run.trainer.max_epochs
+    build_callbacks(run.callbacks, monitor, mode, task, has_val, max_epochs)
 
 
 def _optimizer_and_scheduler(run: RunConfig, model: nn.Module) -> LRStepper:

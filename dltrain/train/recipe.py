@@ -59,6 +59,7 @@ def start_state(run: Run) -> TrainState:
     """A fresh state, or the one the resumed checkpoint holds (its RNGs restored too)."""
     run.saver.clear_leftovers(run.source)
     state = TrainState(metrics_for(run.task, run.device))
+    run.callbacks.on_fit_start(run, state)  # before a resume restores their state
     if run.source is not None:
         restored = run.saver.restore(run.source, run.device)
         state.resume(restored.progress, restored.best, restored.train_sums)
@@ -91,16 +92,18 @@ def train_epochs(run: Run, state: TrainState, on_epoch_end: EpochHook | None) ->
     """Train, validate, log and checkpoint each epoch until the run is done."""
     epochs = EpochLoop(run, state)
     try:
-        while not state.finished(run.trainer):
+        while not (state.finished(run.trainer) or run.callbacks.stop_training):
             epoch = state.progress.epoch
             started, samples_before = time.perf_counter(), state.progress.samples
             record = epochs.train_epoch()
+            run.callbacks.on_train_epoch_end(run, state, record)
             validate(run, state, record, epoch)
             _add_epoch_stats(run, state, record, started, samples_before)
             run.scheduler.after_epoch(record)
             run.writer.log_epoch(record)
             log.info(_epoch_line(record, run.trainer.max_epochs))
             epochs.stop_if_nothing_learned(record)
+            run.callbacks.on_epoch_end(run, state, record)  # early stopping may end the run
             save_epoch(run, state, record, epoch)
             epochs.stop_if_requested()
             if on_epoch_end is not None and run.ctx.is_main:
@@ -125,8 +128,9 @@ class EpochLoop:
         self.clock = RunClock(run_steps(run.steps_per_epoch, vars(run.trainer)), progress.step)
         shown = run.cfg.logging.progress
         self.report = StepReport(
-            run.writer, optimizer, grad_norm, self.clock, run.ctx, shown, progress.samples
-        )
+            run.writer, optimizer, grad_norm, self.clock, run.ctx, shown, progress.samples,
+            extra=run.callbacks.log_values,
+        )  # fmt: skip
         self.first_step = progress.step + 1
         self.epoch_steps = self.epoch_skipped = 0  # of the last trained epoch (this process)
         self.stop = StopRequest().install()
@@ -160,6 +164,7 @@ class EpochLoop:
         run, state = self.run, self.state
         step = state.progress.step
         run.scheduler.after_optimizer_step()
+        run.callbacks.on_optimizer_step(run, state)
         if step == self.first_step:
             seconds = time.perf_counter() - self.clock.started
             warm = " (includes torch.compile's warm-up)" if run.trainer.compile else ""
@@ -222,6 +227,7 @@ def validate(run: Run, state: TrainState, record: dict[str, Any], epoch: int) ->
     if epoch % run.trainer.val_every == 0 or state.finished(run.trainer):
         scores = _evaluate(run, run.loaders.val)
         record.update({f"val/{k}": v for k, v in scores.items()})
+        run.callbacks.on_validation_end(run, state, record)  # e.g. val_ema/*
 
 
 def _add_epoch_stats(
@@ -229,6 +235,7 @@ def _add_epoch_stats(
 ) -> None:
     seconds = time.perf_counter() - started
     record["lr"] = run.step.optimizer.param_groups[0]["lr"]
+    record.update(run.callbacks.log_values())  # lr_monitor: lr/group0, lr/group1, ...
     samples = state.progress.samples - samples_before
     record["images_per_sec"] = samples * run.ctx.world_size / seconds
     record["epoch_seconds"] = seconds
@@ -266,10 +273,13 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
     for split, loader in (("val", run.loaders.val), ("test", run.loaders.test)):
         if loader is not None:
             results.update({f"{split}/{k}": v for k, v in _evaluate(run, loader).items()})
+    run.callbacks.on_fit_end(run, state, results)  # e.g. stopped_early_at_epoch
     if ctx.is_main:
         write_json(run.run_dir / "results.json", results)
     summary = "  ".join(f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/"))
     tested = f"; {summary}" if summary else " (no test split)"
+    if "stopped_early_at_epoch" in results:
+        tested += f"; stopped early at epoch {results['stopped_early_at_epoch']}"
     log.info(f"best {run.monitor} {best.score:.4f} at epoch {best.epoch}{tested}")
     barrier(ctx)
     if ctx.is_main:
@@ -316,9 +326,10 @@ def _last_good(saver: Checkpointer) -> str:
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:
     parts = [f"epoch {record['epoch']}/{max_epochs}"]
     for key, value in record.items():
-        if key.startswith(("train/", "val/")):
+        if key.startswith(("train/", "val/", "val_")):  # val_ema/*, val_swa/* too
             parts.append(f"{key} {value:.4f}")
     parts.append(f"lr {record['lr']:.2e}")
+    parts += [f"{key} {value:.2e}" for key, value in record.items() if key.startswith("lr/")]
     parts.append(f"{record['images_per_sec']:.0f} img/s")
     parts.append(f"{record['epoch_seconds']:.1f}s")
     return "  ".join(parts)
