@@ -51,8 +51,8 @@ class WeightAverage(Callback):
             raise UserError(
                 f"callbacks.{self.key}.use_for_best=true decides best.pt on the {self.what} "
                 f"weights' validation metrics, but checkpoint.monitor={monitor} is not a val/ "
-                f"metric. Monitor one (checkpoint.monitor=val/loss), or set "
-                f"callbacks.{self.key}.use_for_best=false."
+                f"metric. Monitor one (checkpoint.monitor=val/loss, with data.val_split > 0), "
+                f"or set callbacks.{self.key}.use_for_best=false."
             )
         return f"{self.metric_split}/{metric}"
 

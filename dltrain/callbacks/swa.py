@@ -16,6 +16,7 @@ and keeps the SWA weights, the ones the run tests at its end.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -108,7 +109,9 @@ class SWA(WeightAverage):
         """At the end of an averaged epoch: SWALR's next learning rate (made the first time)."""
         if self.schedule is None:
             self.schedule = self._make_schedule()
-        self.schedule.step()
+        with warnings.catch_warnings():  # built after the epoch's optimizer steps, it warns
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before")
+            self.schedule.step()
 
     def _make_schedule(self) -> SWALR:
         """SWALR over the optimizer; built when SWA starts (building it sets no new rate)."""
