@@ -3,7 +3,9 @@
 Read ``fit`` top to bottom: set up the run, train its epochs (each one validated), test the
 best weights. It is the whole training run, one process or one DDP rank. The built pieces are
 one ``Run`` (run.py builds it); what moves as it trains, and so what a checkpoint saves, is one
-``TrainState`` (state.py); the per-batch work is in loop.py.
+``TrainState`` (state.py); the per-batch work is in loop.py. The callbacks (``callbacks=[...]``,
+one ``run.callbacks``) are called at fixed points: fit start, after each optimizer step, after
+an epoch's training, after validation, at the epoch's end and before results.json is written.
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ def hook_log(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
     return extra, {"PYTHONPATH": str(tmp_path)}
 
 
+@pytest.mark.slow
 def test_swa_early_stopping_lr_monitor_and_a_users_callback(fmnist_root, tmp_path, hook_log):
     extra, env = hook_log
     run = tmp_path / "run"
