@@ -5,8 +5,8 @@ no memory, no weight file read) and run forward on a batch of two at the data's 
 the loss is run on outputs of that shape; the optimizer (parameter groups, frozen parameters)
 and the scheduler (nested ones too) are built over the meta parameters; the callbacks from
 their options. The builders are the ones train/run.py uses, so whatever fails here would fail
-the run: exit 2, nothing written.
-The monitored metrics are checked against the metrics the task logs.
+the run: exit 2, nothing written. The monitored metrics are checked against the metrics the
+task logs.
 """
 
 from __future__ import annotations
