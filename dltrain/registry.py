@@ -203,6 +203,7 @@ METRICS = Registry(  # metrics=[...]: the extra metrics (dltrain/metrics/catalog
     [f"dltrain.metrics.{task}" for task in ("classification", "segmentation", "regression")],
 )
 LOGGERS = Registry("logger", "LOGGERS", ["dltrain.loggers"])
+CALLBACKS = Registry("callback", "CALLBACKS", ["dltrain.callbacks"])
 
 # The registries whose names a config group picks (``dltrain list`` shows these groups).
 REGISTRIES: dict[str, Registry] = {
@@ -211,4 +212,5 @@ REGISTRIES: dict[str, Registry] = {
     "loss": LOSSES,
     "optimizer": OPTIMIZERS,
     "scheduler": SCHEDULERS,
+    "callbacks": CALLBACKS,
 }

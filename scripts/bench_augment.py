@@ -30,7 +30,9 @@ CONFIGS: dict[str, list[dict]] = {
     "random_affine (10 deg, 0.1 shift, 0.9-1.1 scale)": [
         {"name": "random_affine", "degrees": 10, "translate": [0.1, 0.1], "scale": [0.9, 1.1]}
     ],
-    "color_jitter (0.4 brightness and contrast)": [{"name": "color_jitter", "brightness": 0.4, "contrast": 0.4}],
+    "color_jitter (0.4 brightness and contrast)": [
+        {"name": "color_jitter", "brightness": 0.4, "contrast": 0.4}
+    ],
     "random_erasing": [{"name": "random_erasing"}],
     "rand_augment (2 ops at 9)": [{"name": "rand_augment"}],
     "trivial_augment": [{"name": "trivial_augment"}],

@@ -12,14 +12,14 @@ from omegaconf import OmegaConf
 
 HELP = """\
 Options a config group accepts (the files in configs/<group>/): data, model, loss, optimizer,
-scheduler, precision, distributed, experiment, debug. imports=[...] adds the names your modules
-register (picked with <group>.name=...).
+scheduler, precision, distributed, callbacks, experiment, debug. imports=[...] adds the names
+your modules register (picked with <group>.name=...; a callback by a YAML in configs/callbacks/).
   dltrain list
   dltrain list optimizer
   dltrain list model imports=[my_pkg.models]"""
 
 GROUPS = ("data", "model", "loss", "optimizer", "scheduler", "precision", "distributed")
-GROUPS += ("experiment",)
+GROUPS += ("callbacks", "experiment")
 GROUPS += ("debug",)  # presets of trainer/profiler keys, not components
 USAGE = f"dltrain list [{'|'.join(GROUPS)}] [imports=[my_pkg.models]]"
 

@@ -149,6 +149,7 @@ def _missing_option_message(err: Exception) -> str:
     options = list(getattr(err, "options", None) or [])
     if "/" in missing:
         group, choice = missing.rsplit("/", 1)
+        options = options or group_options(group)  # a list pick (callbacks=[a,b]) has none
         hint = did_you_mean(choice, options)
         return (
             f"{group}={choice}: there is no {group} called '{choice}'.{hint}"
@@ -169,6 +170,8 @@ def _composition_message(err: Exception, overrides: list[str], source: ConfigSou
         known = _known_keys(parent, overrides, source)
         prefix = f"{parent}." if parent else ""
         hint = did_you_mean(full_key, [prefix + k for k in known])
+        if parent == "callbacks" and key in group_options("callbacks"):
+            hint = f" Callback {key} is not picked: add callbacks=[{key}] (a list, in order)."
         listing = f" Keys of {parent or 'the config'}: {', '.join(known)}." if known else ""
         return (
             f"unknown config key '{full_key}'.{hint}{listing} To add a new key on purpose, "

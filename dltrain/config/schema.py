@@ -122,6 +122,8 @@ class RunConfig:
     imports: list[str] = field(default_factory=list)  # your modules that register components
     logger: list[str] = field(default_factory=list)  # besides metrics.jsonl: csv, tensorboard
     metrics: list[str] = field(default_factory=list)  # extra metrics: [f1_macro, auroc, ...]
+    # callbacks=[early_stopping,ema]: each picked option's keys under callbacks.<option>
+    callbacks: dict[str, Any] = field(default_factory=dict)
     plots: bool = False  # write RUN_DIR/plots/*.png at the end of the run (dltrain plot)
 
 

@@ -39,6 +39,7 @@ def validate_composed(cfg: DictConfig) -> None:
     for group in COMPONENT_GROUPS:
         if not (group == "loss" and cfg.loss.name == "auto"):
             REGISTRIES[group].check(cfg[group].name)
+    check_callback_names(cfg.callbacks)
     resolve_loss(cfg)
     check_loggers(cfg.logger)
     check_names(list(cfg.metrics))
@@ -50,22 +51,39 @@ def check_component_types(cfg: DictConfig) -> None:
     Read from the group's file rather than composed again (a composition costs ~0.15 s);
     interpolated defaults such as ``${data.num_classes}`` are left to the schema.
     """
-    for group in COMPONENT_GROUPS:
-        option = cfg.hydra.runtime.choices.get(group)
-        source = config_dir() / group / f"{option}.yaml"
+    options = [(group, cfg.hydra.runtime.choices.get(group)) for group in COMPONENT_GROUPS]
+    for group, option in options + [(f"callbacks.{key}", key) for key in cfg.callbacks]:
+        source = config_dir() / group.split(".")[0] / f"{option}.yaml"
         if option is None or not source.is_file():
             continue
         defaults = OmegaConf.load(source)
         for key in defaults:
             if OmegaConf.is_interpolation(defaults, str(key)):
                 continue
-            default, value = defaults[key], cfg[group].get(key)
+            default, value = defaults[key], OmegaConf.select(cfg, group).get(key)
             if not _same_kind(default, value):
                 kind = type(default).__name__
                 raise UserError(
                     f"bad value for '{group}.{key}': expected {kind} like {default!r}, "
                     f"got {value!r}. Fix the override {group}.{key}=..."
                 )
+
+
+def check_callback_names(callbacks: DictConfig) -> None:
+    """Each ``callbacks.<key>`` section names a registered callback (after ``imports``)."""
+    from dltrain.registry import CALLBACKS
+
+    for key, section in callbacks.items():
+        if not isinstance(section, DictConfig) or "name" not in section:
+            raise UserError(
+                f"callbacks.{key} is not a callback's section (a mapping with a name). A file "
+                f"configs/callbacks/{key}.yaml starts with `# @package callbacks.{key}` and "
+                f"sets `name: <registered callback>`; pick it with callbacks=[{key}]."
+            )
+        try:
+            CALLBACKS.check(section.name)
+        except UserError as err:
+            raise UserError(f"callbacks.{key}.name: {err}") from None
 
 
 def _same_kind(default: Any, value: Any) -> bool:

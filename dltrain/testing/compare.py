@@ -1,14 +1,17 @@
 """Is a resumed run the same run? Bitwise comparison of two run folders.
 
 One definition for the resume tests, scripts/chaos.py and scripts/gpu_check.py: the weights
-and optimizer state of a checkpoint, the position in the run, metrics.jsonl without its timing
-fields, and results.json.
+and optimizer state of a checkpoint, the callbacks' states, the position in the run,
+metrics.jsonl without its timing fields, and results.json.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,7 +30,29 @@ def checkpoint_differences(a: Path, b: Path) -> list[str]:
                 found.append(f"optimizer state {index}.{name}")
     if sa.get("progress") != sb.get("progress"):
         found.append("position (epoch/batch/step)")
+    found += [f"callbacks.{k} state" for k in _keys(sa, sb) if not _same(_of(sa, k), _of(sb, k))]
     return found
+
+
+def _keys(sa: Mapping[str, Any], sb: Mapping[str, Any]) -> list[str]:
+    return sorted({*sa.get("callbacks", {}), *sb.get("callbacks", {})})
+
+
+def _of(state: Mapping[str, Any], key: str) -> Any:
+    return state.get("callbacks", {}).get(key)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Nested checkpoint entries equal: tensors bitwise, NaN equal to NaN."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
 
 
 def events(run: Path) -> list[dict]:

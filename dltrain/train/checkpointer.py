@@ -1,16 +1,16 @@
 """What a checkpoint holds, and saving and restoring it exactly.
 
 A checkpoint is everything a run needs to continue as if it never stopped: weights, optimizer,
-scheduler, GradScaler, the position inside the epoch, the partial metric sums of that epoch
-(summed over ranks), every rank's extra-metric states and every RNG of every rank. ``save`` is
-called by all ranks (it gathers); rank 0 writes.
+scheduler, GradScaler, the callbacks' states, the position inside the epoch, the partial metric
+sums of that epoch (summed over ranks), every rank's extra-metric states and every RNG of every
+rank. ``save`` is called by all ranks (it gathers); rank 0 writes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,10 +49,14 @@ class Checkpointer:
         cfg: Mapping[str, Any],
         keep_last: int = 0,
         writes: bool = True,
+        best_weights: Callable[[], Mapping[str, Any] | None] | None = None,
     ) -> None:
         """``parts``: name -> object with state_dict/load_state_dict (model, optimizer, ...);
-        ``writes=False`` (trainer.fast_dev_run): ``save`` writes nothing."""
+        ``writes=False`` (trainer.fast_dev_run): ``save`` writes nothing. ``best_weights``: the
+        weights best.pt keeps instead of the model's (a callback's EMA or SWA weights), None
+        when it returns None; last.pt keeps the model's: training goes on."""
         self.dir, self.ctx, self.parts = ckpt_dir, ctx, parts
+        self.best_weights = best_weights
         self.metrics_file, self.cfg, self.keep_last = metrics_file, cfg, keep_last
         self.writes = writes
         # The checkpoint a failed run can go back to, and its step: the last save of this
@@ -101,7 +105,13 @@ class Checkpointer:
         if entries["train_extras"] is not None:
             saved["train_extras"] = [extras for _, extras in per_rank]
         for name in names:
-            checkpoint.save_atomic(saved, self.dir / name)
+            written = self._best(saved) if name == "best.pt" else saved
+            checkpoint.save_atomic(written, self.dir / name)
+
+    def _best(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """best.pt: the weights ``best_weights`` gives in place of the model's."""
+        weights = self.best_weights() if self.best_weights is not None else None
+        return saved if weights is None else {**saved, "model": checkpoint.strip_prefixes(weights)}
 
     def clear_leftovers(self, source: Path | None) -> None:
         """Before the first step (rank 0, the folder held): delete what killed processes left.

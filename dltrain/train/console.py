@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 log = logging.getLogger("dltrain")
@@ -78,8 +78,11 @@ class StepReport:
         ctx: Any,
         mode: str,
         samples: int,
+        extra: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
+        """``extra``: more values for each event (the callbacks' ``log_values``)."""
         self.writer, self.optimizer, self.grad_norm = writer, optimizer, grad_norm
+        self.extra = extra
         self.clock = clock
         self.world_size, self.console = ctx.world_size, mode != "off" and ctx.is_main
         self.since, self.samples = clock.started, samples  # throughput since the run (re)started
@@ -96,6 +99,7 @@ class StepReport:
             "images_per_sec": speed,
             "time": time.time(),
             **self.grad_norm.take(),
+            **(self.extra() if self.extra is not None else {}),
         }
         self.writer.log_step(event)
         if hasattr(bar, "set_postfix"):

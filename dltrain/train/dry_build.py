@@ -3,10 +3,10 @@
 Preflight calls ``dry_build`` once per job. The model is built on the meta device (shapes only:
 no memory, no weight file read) and run forward on a batch of two at the data's input shape;
 the loss is run on outputs of that shape; the optimizer (parameter groups, frozen parameters)
-and the scheduler (nested ones too) are built over the meta parameters. The builders are the
-ones train/run.py uses, so whatever fails here would fail the run: exit 2, nothing written.
-The extra metrics (``metrics=[...]``) must be the task's, and the monitored metrics must be
-ones the run logs.
+and the scheduler (nested ones too) are built over the meta parameters; the callbacks from
+their options. The builders are the ones train/run.py uses, so whatever fails here would fail
+the run: exit 2, nothing written. The extra metrics (``metrics=[...]``) must be the task's, and
+the monitored metrics must be ones the run logs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from dltrain.callbacks.callback_list import build_callbacks
 from dltrain.components.losses import build_loss
 from dltrain.components.optimizers import build_optimizer
 from dltrain.components.schedulers import LRStepper, build_scheduler
@@ -58,6 +59,9 @@ def dry_build(cfg: DictConfig) -> None:
     classes = _classes(task, outputs, run.data)
     _check_metrics(run, task, classes)
     _check_monitors(run, task, scheduler, classes)
+    monitor, mode = resolve_monitor(run.checkpoint.monitor, run.checkpoint.mode, task)
+    has_val, max_epochs = has_validation_split(run.data), run.trainer.max_epochs
+    build_callbacks(run.callbacks, monitor, mode, task, has_val, max_epochs, run.metrics, classes)
 
 
 def _optimizer_and_scheduler(run: RunConfig, model: nn.Module) -> LRStepper:

@@ -3,7 +3,9 @@
 Read ``fit`` top to bottom: set up the run, train its epochs (each one validated), test the
 best weights. It is the whole training run, one process or one DDP rank. The built pieces are
 one ``Run`` (run.py builds it); what moves as it trains, and so what a checkpoint saves, is one
-``TrainState`` (state.py); the per-batch work is in loop.py.
+``TrainState`` (state.py); the per-batch work is in loop.py. The callbacks (``callbacks=[...]``,
+one ``run.callbacks``) are called at fixed points: fit start, after each optimizer step, after
+an epoch's training, after validation, at the epoch's end and before results.json is written.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def start_state(run: Run) -> TrainState:
     """A fresh state, or the one the resumed checkpoint holds (its RNGs restored too)."""
     run.saver.clear_leftovers(run.source)
     state = TrainState(metrics_for(run.task, run.device, run.cfg.metrics))
+    run.callbacks.on_fit_start(run, state)  # before a resume restores their state
     if run.source is not None:
         restored = run.saver.restore(run.source, run.device)
         state.resume(restored.progress, restored.best, restored.train_sums, restored.train_extras)
@@ -93,16 +96,18 @@ def train_epochs(run: Run, state: TrainState, on_epoch_end: EpochHook | None) ->
     """Train, validate, log and checkpoint each epoch until the run is done."""
     epochs = EpochLoop(run, state)
     try:
-        while not state.finished(run.trainer):
+        while not (state.finished(run.trainer) or run.callbacks.stop_training):
             epoch = state.progress.epoch
             started, samples_before = time.perf_counter(), state.progress.samples
             record = epochs.train_epoch()
+            run.callbacks.on_train_epoch_end(run, state, record)
             validate(run, state, record, epoch)
             _add_epoch_stats(run, state, record, started, samples_before)
             run.scheduler.after_epoch(record)
             run.writer.log_epoch(record)
             log.info(_epoch_line(record, run.trainer.max_epochs))
             epochs.stop_if_nothing_learned(record)
+            run.callbacks.on_epoch_end(run, state, record)  # early stopping may end the run
             save_epoch(run, state, record, epoch)
             epochs.stop_if_requested()
             if on_epoch_end is not None and run.ctx.is_main:
@@ -127,8 +132,9 @@ class EpochLoop:
         self.clock = RunClock(run_steps(run.steps_per_epoch, vars(run.trainer)), progress.step)
         shown = run.cfg.logging.progress
         self.report = StepReport(
-            run.writer, optimizer, grad_norm, self.clock, run.ctx, shown, progress.samples
-        )
+            run.writer, optimizer, grad_norm, self.clock, run.ctx, shown, progress.samples,
+            extra=run.callbacks.log_values,
+        )  # fmt: skip
         self.first_step = progress.step + 1
         self.epoch_steps = self.epoch_skipped = 0  # of the last trained epoch (this process)
         self.stop = StopRequest().install()
@@ -165,6 +171,7 @@ class EpochLoop:
         step = state.progress.step
         run.scheduler.after_optimizer_step()
         self.profiler.step()
+        run.callbacks.on_optimizer_step(run, state)
         if step == self.first_step:
             seconds = time.perf_counter() - self.clock.started
             warm = " (includes torch.compile's warm-up)" if run.trainer.compile else ""
@@ -228,6 +235,7 @@ def validate(run: Run, state: TrainState, record: dict[str, Any], epoch: int) ->
     if epoch % run.trainer.val_every == 0 or state.finished(run.trainer):
         scores = _evaluate(run, run.loaders.val)
         record.update({f"val/{k}": v for k, v in scores.items()})
+        run.callbacks.on_validation_end(run, state, record)  # e.g. val_ema/*
 
 
 def _add_epoch_stats(
@@ -235,6 +243,7 @@ def _add_epoch_stats(
 ) -> None:
     seconds = time.perf_counter() - started
     record["lr"] = run.step.optimizer.param_groups[0]["lr"]
+    record.update(run.callbacks.log_values())  # lr_monitor: lr/group0, lr/group1, ...
     samples = state.progress.samples - samples_before
     record["images_per_sec"] = samples * run.ctx.world_size / seconds
     record["epoch_seconds"] = seconds
@@ -276,12 +285,15 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
                     results.setdefault(key, {})[split] = value
                 else:
                     results[f"{split}/{key}"] = value
+    run.callbacks.on_fit_end(run, state, results)  # e.g. stopped_early_at_epoch
     if ctx.is_main and run.keeps_files:
         write_json(run.run_dir / "results.json", results)
     summary = "  ".join(
         f"{k} {v:.4f}" for k, v in results.items() if k.startswith("test/") and _shown(k)
     )
     tested = f"; {summary}" if summary else " (no test split)"
+    if "stopped_early_at_epoch" in results:
+        tested += f"; stopped early at epoch {results['stopped_early_at_epoch']}"
     log.info(f"best {run.monitor} {best.score:.4f} at epoch {best.epoch}{tested}")
     barrier(ctx)
     if ctx.is_main and run.keeps_files:
@@ -335,9 +347,10 @@ def _shown(key: str) -> bool:
 def _epoch_line(record: Mapping[str, Any], max_epochs: int) -> str:
     parts = [f"epoch {record['epoch']}/{max_epochs}"]
     for key, value in record.items():
-        if key.startswith(("train/", "val/")) and _shown(key):
+        if key.startswith(("train/", "val/", "val_")) and _shown(key):  # val_ema/*, val_swa/*
             parts.append(f"{key} {value:.4f}")
     parts.append(f"lr {record['lr']:.2e}")
+    parts += [f"{key} {value:.2e}" for key, value in record.items() if key.startswith("lr/")]
     parts.append(f"{record['images_per_sec']:.0f} img/s")
     parts.append(f"{record['epoch_seconds']:.1f}s")
     return "  ".join(parts)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from dltrain.callbacks.callback_list import CallbackList, build_callbacks
 from dltrain.components.losses import build_loss
 from dltrain.components.optimizers import build_optimizer
 from dltrain.components.schedulers import build_scheduler
@@ -72,11 +73,12 @@ class Run:
     step: StepParts  # what a training step uses, the DDP/compiled model among them
     scheduler: Any  # an LRStepper
     steps_per_epoch: int
-    monitor: str  # checkpoint.monitor resolved: best.pt keeps its best value
+    monitor: str  # checkpoint.monitor resolved (val_ema/... when ema keeps best.pt's weights)
     mode: str
     source: Path | None  # the checkpoint this run resumes from
     saver: Checkpointer
     writer: Any
+    callbacks: CallbackList  # callbacks=[...], called by the recipe at fixed points
 
     @property
     def trainer(self) -> TrainerConfig:
@@ -108,21 +110,31 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
     )
     monitor, mode = resolve_monitor(cfg.checkpoint.monitor, cfg.checkpoint.mode, task)
     _check_validation_needs(monitor, scheduler, loaders.val)
+    has_val, max_epochs = loaders.val is not None, trainer.max_epochs
+    callbacks = build_callbacks(
+        cfg.callbacks, monitor, mode, task, has_val, max_epochs,
+        cfg.metrics, cfg.data.get("num_classes"),
+    )  # fmt: skip
+    monitor = callbacks.monitor  # best.pt may be decided on a callback's weights (val_ema/...)
     metrics_file = MetricsFile(run_dir / "metrics.jsonl")
     parts = {
         "model": model,
         "optimizer": step.optimizer,
         "scheduler": scheduler,
         "scaler": step.precision.scaler,
+        "callbacks": callbacks,
     }
     ckpt_dir, keep_last = run_dir / "checkpoints", cfg.checkpoint.keep_last
-    saver = Checkpointer(ckpt_dir, ctx, parts, metrics_file, to_dict(cfg), keep_last, keeps_files)
+    saver = Checkpointer(
+        ckpt_dir, ctx, parts, metrics_file, to_dict(cfg), keep_last,
+        writes=keeps_files, best_weights=callbacks.best_weights,
+    )  # fmt: skip
     writer = open_writer(cfg.logger, run_dir, metrics_file, ctx.is_main and keeps_files)
     return Run(
         cfg=cfg, run_dir=run_dir, ctx=ctx, device=device, task=task, data=data,
         loaders=loaders, model=model, step=step, scheduler=scheduler,
         steps_per_epoch=steps_per_epoch, monitor=monitor, mode=mode, source=source,
-        saver=saver, writer=writer,
+        saver=saver, writer=writer, callbacks=callbacks,
     )  # fmt: skip
 
 

@@ -3,11 +3,14 @@
 Runs are on CPU with deterministic=true. Kills come from inside the process (a module named in
 ``imports=[...]``), so they land at exact points: mid-epoch, and in the middle of writing a
 checkpoint. Timing fields of metrics.jsonl (images_per_sec, epoch_seconds) are the only
-values allowed to differ.
+values allowed to differ. The runs with 2 loader workers also have callbacks=[ema,
+early_stopping], so the callbacks' states go through the kills too (early stopping ends that
+run at epoch 2 only if the best value of epoch 1 survived the resume).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -67,12 +70,21 @@ def killer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # The runs with 0 loader workers also compute extra metrics (metrics=[...]): their train states
 # (torchmetrics counts, AUROC's kept probabilities) go through the mid-epoch kills as well.
 EXTRA_METRICS = {0: ["metrics=[f1_macro,auroc,accuracy_per_class,top3_accuracy]"], 2: []}
+CALLBACKS = {
+    0: (),
+    2: (
+        "callbacks=[ema,early_stopping]",
+        "callbacks.early_stopping.patience=1",
+        "callbacks.early_stopping.min_delta=100",
+    ),
+}  # the callbacks of the runs with 0 and 2 loader workers
 
 
 def _args(fmnist_root: Path, run: Path, workers: int, *extra: str) -> list[str]:
     return fast_train_args(
         fmnist_root, run, "deterministic=true", "checkpoint.every_n_steps=4",
-        f"data.num_workers={workers}", "imports=[chaos_killer]", *EXTRA_METRICS[workers], *extra,
+        f"data.num_workers={workers}", "imports=[chaos_killer]", *EXTRA_METRICS[workers],
+        *CALLBACKS[workers], *extra,
     )  # fmt: skip
 
 
@@ -125,9 +137,13 @@ def test_sigkill_anywhere_then_resume_is_bitwise_equal(
     result = dltrain(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert "resumed from" in (run / "train.log").read_text()
+    workers = REFERENCES[key][0]
     _assert_same_run(reference[key], run)
-    if EXTRA_METRICS[REFERENCES[key][0]]:  # compared with the rest of metrics.jsonl above
+    if EXTRA_METRICS[workers]:  # compared with the rest of metrics.jsonl above
         assert "train/auroc" in read_jsonl(run / "metrics.jsonl")[-1]
+    if CALLBACKS[workers] and key == workers:
+        results = json.loads((run / "results.json").read_text())
+        assert results["stopped_early_at_epoch"] == 2 and "val_ema/accuracy" in results
 
 
 @pytest.mark.slow

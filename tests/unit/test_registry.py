@@ -65,7 +65,7 @@ def test_components_register_typed_facts_where_they_are_defined():
 BUILTIN = ("dltrain.", "torch.")  # where built-in components are defined
 
 
-@pytest.mark.parametrize("group", ["data", "model", "loss", "optimizer", "scheduler"])
+@pytest.mark.parametrize("group", ["data", "model", "loss", "optimizer", "scheduler", "callbacks"])
 def test_every_builtin_has_a_config_file_and_every_config_names_one(group):
     """`dltrain list` reads configs/ (torch-free): it must show exactly the registered names."""
     from omegaconf import OmegaConf

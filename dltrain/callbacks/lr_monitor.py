@@ -1,0 +1,33 @@
+"""``lr_monitor``: the learning rate of every parameter group, logged with every event.
+
+Without it a run logs ``lr``, the rate of the first group only; with parameter groups
+(``optimizer.param_groups=[{match: fc, lr: 1e-2}]``) or SWA's per-group rates, the others are
+otherwise invisible. Adds ``lr/group0``, ``lr/group1``, ... to each logged step event and epoch
+record (``lr`` stays as it is). The rates are host numbers: reading them costs no device sync.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dltrain.callbacks.base import Callback
+from dltrain.registry import CALLBACKS
+
+if TYPE_CHECKING:
+    from dltrain.train.run import Run
+    from dltrain.train.state import TrainState
+
+
+@CALLBACKS.register("lr_monitor")
+class LRMonitor(Callback):
+    """callbacks=[lr_monitor]: lr/group<N> for every parameter group."""
+
+    def __init__(self) -> None:
+        self.optimizer: Any = None
+
+    def on_fit_start(self, run: Run, state: TrainState) -> None:
+        self.optimizer = run.step.optimizer
+
+    def log_values(self) -> dict[str, float]:
+        groups = self.optimizer.param_groups if self.optimizer is not None else []
+        return {f"lr/group{index}": float(group["lr"]) for index, group in enumerate(groups)}
