@@ -29,7 +29,7 @@ def _run(folder: Path, seed: int):
     metrics = MetricsFile(folder / "metrics.jsonl")
     saver = Checkpointer(
         folder / "checkpoints", DistContext(), parts, metrics, {"seed": 0}, 0,
-        callbacks.best_weights,
+        best_weights=callbacks.best_weights,
     )  # fmt: skip
     return model, optimizer, callbacks, state, saver
 

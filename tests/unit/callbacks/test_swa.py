@@ -88,7 +88,11 @@ def test_batchnorm_statistics_are_recomputed_before_validation():
     run.step.loss_fn = nn.CrossEntropyLoss()
     run.step.settings = SimpleNamespace(channels_last=False)
     run.step.precision = Precision("fp32", torch.device("cpu"))
-    run.device, run.task = torch.device("cpu"), "classification"
+    run.device, run.task, run.cfg = (
+        torch.device("cpu"),
+        "classification",
+        SimpleNamespace(metrics=[]),
+    )
     record = {"epoch": 1}
     swa.on_validation_end(run, state, record)
     assert record == {"epoch": 1}  # nothing averaged yet: nothing to validate
