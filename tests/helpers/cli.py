@@ -1,7 +1,10 @@
-"""A real `dltrain` subprocess as a user runs it, a tiny training run's arguments, JSONL files."""
+"""A real `dltrain` subprocess as a user runs it, the same entry point in this process, a tiny
+training run's arguments, JSONL files."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -24,6 +27,36 @@ def dltrain(
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def dltrain_in_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`dltrain ARGS` through dltrain's own entry point (``dltrain.cli.main``) in this process:
+    its exit code, stdout and stderr as a subprocess would give them.
+
+    For refusals that preflight finds before any folder exists: a case table of them costs
+    one torch import per case as subprocesses (3-6 s each), here none. Each file that uses it
+    also runs one of its cases with ``dltrain`` (a real process), which checks what only a
+    process shows (its exit status, nothing printed at interpreter exit).
+    """
+    from dltrain.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    with (
+        contextlib.chdir(cwd or Path.cwd()),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        try:
+            main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code
+    if isinstance(code, str):  # sys.exit("message"): Python prints it and exits 1
+        stderr.write(code + "\n")
+        code = 1
+    return subprocess.CompletedProcess(
+        ["dltrain", *args], code or 0, stdout.getvalue(), stderr.getvalue()
     )
 
 

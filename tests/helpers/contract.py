@@ -7,7 +7,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from tests.helpers.cli import dltrain, fast_train_args
+from tests.helpers.cli import dltrain, dltrain_in_process, fast_train_args
 
 
 def tree_state(root: Path) -> dict[str, str] | None:
@@ -34,13 +34,22 @@ def assert_refused(result: subprocess.CompletedProcess, *phrases: str, exit_code
 
 
 def assert_train_refused(
-    fmnist_root: Path, tmp_path: Path, overrides: list[str], phrases: list[str]
+    fmnist_root: Path,
+    tmp_path: Path,
+    overrides: list[str],
+    phrases: list[str],
+    *,
+    own_process: bool = False,
 ) -> None:
     """A tiny `dltrain train` with ``overrides`` (run folder ``tmp_path/run``) is exit 2 with
-    every phrase, and ``tmp_path`` is byte for byte as it was: no run folder, nothing else."""
+    every phrase, and ``tmp_path`` is byte for byte as it was: no run folder, nothing else.
+
+    In this process through dltrain's entry point (``dltrain_in_process``), or with
+    ``own_process`` as a real subprocess."""
     run = tmp_path / "run"
     before = tree_state(tmp_path)
-    result = dltrain(*fast_train_args(fmnist_root, run, *overrides), cwd=tmp_path)
+    launch = dltrain if own_process else dltrain_in_process
+    result = launch(*fast_train_args(fmnist_root, run, *overrides), cwd=tmp_path)
     assert_refused(result, *phrases)
     assert not run.exists()
     assert tree_state(tmp_path) == before

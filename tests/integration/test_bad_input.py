@@ -1,4 +1,7 @@
-"""Bad input: exit 2, a message naming the problem and the fix, no traceback, nothing written."""
+"""Bad input: exit 2, a message naming the problem and the fix, no traceback, nothing written.
+
+The table of bad train overrides runs through dltrain's entry point in the test process
+(``dltrain_in_process``); the other tests run real subprocesses."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.cli import dltrain, fast_train_args
+from tests.helpers.cli import dltrain, dltrain_in_process, fast_train_args
 
 
 @pytest.mark.parametrize(
@@ -22,7 +25,7 @@ from tests.helpers.cli import dltrain, fast_train_args
 )
 def test_bad_train_input(override: str, expected: str, fmnist_root: Path, tmp_path: Path):
     run = tmp_path / "run"
-    result = dltrain(*fast_train_args(fmnist_root, run, override))
+    result = dltrain_in_process(*fast_train_args(fmnist_root, run, override))
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,5 +1,6 @@
 """Subprocess runs of the catalog models: the U-Net flagship, loss auto, the optimizer comparison,
-model.weights in a run and not again on resume."""
+model.weights in a run and not again on resume. The table of bad model options runs through
+dltrain's entry point in the test process (``dltrain_in_process``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 import yaml
 
 from dltrain.testing.fake_data import write_fake_mnist
-from tests.helpers.cli import dltrain
+from tests.helpers.cli import dltrain, dltrain_in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,7 +134,7 @@ def test_optimizer_comparison_experiment_and_its_plot(tmp_path: Path):
 def test_bad_model_options_are_exit_2(override: str, expected: str, fmnist_root: Path, tmp_path):
     run = tmp_path / "run"
     args = ["train", *override.split(), f"data.root={fmnist_root}", "data.download=false"]
-    result = dltrain(*args, "trainer.max_epochs=1", f"hydra.run.dir={run}")
+    result = dltrain_in_process(*args, "trainer.max_epochs=1", f"hydra.run.dir={run}")
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not run.exists()  # checked before any folder exists (freeze: by the dry build)

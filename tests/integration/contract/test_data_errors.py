@@ -2,7 +2,9 @@
 the run folder is never created (the data files stay as they were).
 
 Each broken variant is the fake data in its real format (dltrain.testing.fake_data) with one
-thing wrong, found before the run folder exists by the reader that the loader uses too.
+thing wrong, found before the run folder exists by the reader that the loader uses too. The
+tables of broken variants run through dltrain's entry point in the test process
+(``dltrain_in_process``); the single cases below them run as real subprocesses.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dltrain.testing.fake_data import (
     write_fake_mnist,
     write_idx,
 )
-from tests.helpers.cli import dltrain, fast_train_args
+from tests.helpers.cli import dltrain, dltrain_in_process, fast_train_args
 from tests.helpers.contract import assert_refused, tree_state
 
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
@@ -74,7 +76,7 @@ def test_a_broken_idx_file_is_named_before_the_run(case: str, tmp_path: Path):
     root, run = tmp_path / "data", tmp_path / "run"
     IDX_BREAKS[case][0](write_fake_mnist(root, train_size=100, test_size=40))
     before = tree_state(root)
-    result = dltrain(*fast_train_args(root, run, "model=mlp"))
+    result = dltrain_in_process(*fast_train_args(root, run, "model=mlp"))
     assert_refused(result, *IDX_BREAKS[case][1])
     assert not run.exists() and tree_state(root) == before
 
@@ -120,7 +122,7 @@ def test_a_broken_cifar_batch_is_named_before_the_run(case: str, tmp_path: Path)
     root, run = tmp_path / "data", tmp_path / "run"
     CIFAR_BREAKS[case][0](write_fake_cifar10(root, train_size=100, test_size=20))
     before = tree_state(root)
-    result = dltrain(*fast_train_args(root, run, "data=cifar10", "model=mlp"))
+    result = dltrain_in_process(*fast_train_args(root, run, "data=cifar10", "model=mlp"))
     assert_refused(result, *CIFAR_BREAKS[case][1])
     assert not run.exists() and tree_state(root) == before
 
@@ -159,7 +161,7 @@ def test_a_broken_csv_row_is_named_before_the_run(case: str, tmp_path: Path):
     _csv_row(root / name, 7, edit)
     before = tree_state(root)
     files = (f"data.train_file={root / 'train.csv'}", f"data.test_file={root / 'test.csv'}")
-    result = dltrain(*_train_args(run, "data=csv", *files))
+    result = dltrain_in_process(*_train_args(run, "data=csv", *files))
     assert_refused(result, *phrases)
     assert not run.exists() and tree_state(root) == before
 
@@ -193,7 +195,7 @@ def test_a_broken_image_is_named_before_the_run(case: str, tmp_path: Path):
     write_fake_imagefolder(root, per_class=6, splits=("train", "val"))
     IMAGE_BREAKS[case][0](root)
     before = tree_state(root)
-    result = dltrain(*_imagefolder_args(root, run))
+    result = dltrain_in_process(*_imagefolder_args(root, run))
     assert_refused(result, IMAGE_BREAKS[case][1], "not a readable image", "Replace it")
     assert not run.exists() and tree_state(root) == before
 

@@ -1,8 +1,9 @@
 """Preflight's dry build: what would fail when the run builds its parts fails before any folder.
 
-Each case is a real ``dltrain train`` on fake FashionMNIST files: exit 2, a message naming the
-key and the fix, no traceback, and the working folder byte-for-byte as it was (no run folder,
-no config.yaml).
+Each case is a ``dltrain train`` on fake FashionMNIST files: exit 2, a message naming the key
+and the fix, no traceback, and the working folder byte-for-byte as it was (no run folder, no
+config.yaml). The case table runs through dltrain's entry point in the test process (no torch
+import per case); one case and the tests below it run as real subprocesses.
 """
 
 from __future__ import annotations
@@ -132,6 +133,11 @@ def test_refused_before_the_run_folder_exists(
     overrides: list[str], phrases: list[str], fmnist_root: Path, tmp_path: Path
 ):
     assert_train_refused(fmnist_root, tmp_path, overrides, phrases)
+
+
+def test_a_case_is_refused_the_same_in_its_own_process(fmnist_root: Path, tmp_path: Path):
+    overrides, phrases = CASES[0].values
+    assert_train_refused(fmnist_root, tmp_path, overrides, phrases, own_process=True)
 
 
 def test_an_existing_run_is_left_untouched(fmnist_root: Path, tmp_path: Path):

@@ -1,8 +1,9 @@
 """Semantic config errors found in preflight: monitored metrics the run does not log or cannot
 measure, and loss options under ``loss: auto``.
 
-Refusals are real ``dltrain train`` runs on fake FashionMNIST files: exit 2, the key and the
-fix in the message, no traceback, nothing written. The options that now apply are checked on
+Refusals are ``dltrain train`` runs on fake FashionMNIST files: exit 2, the key and the fix in
+the message, no traceback, nothing written; the case table runs through dltrain's entry point in
+the test process, one case also as a real subprocess. The options that now apply are checked on
 a short real run's config.yaml and results.
 """
 
@@ -76,6 +77,11 @@ def test_refused_in_preflight(
     overrides: list[str], phrases: list[str], fmnist_root: Path, tmp_path: Path
 ):
     assert_train_refused(fmnist_root, tmp_path, overrides, phrases)
+
+
+def test_a_case_is_refused_the_same_in_its_own_process(fmnist_root: Path, tmp_path: Path):
+    overrides, phrases = CASES[0].values
+    assert_train_refused(fmnist_root, tmp_path, overrides, phrases, own_process=True)
 
 
 @pytest.mark.slow
