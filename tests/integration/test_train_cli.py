@@ -46,6 +46,7 @@ def test_config_yaml_is_resolved_and_complete(run_dir: Path, fmnist_root: Path):
         "init": None,
         "weights": None,
         "freeze": None,
+        "freeze_bn": False,
     }
     assert cfg["data"]["root"] == str(fmnist_root)
     assert "hydra" not in cfg
