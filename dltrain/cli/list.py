@@ -45,7 +45,8 @@ def run(args: list[str]) -> None:
     for group in groups or GROUPS:
         print(f"{group}: {', '.join(group_options(group))}")
         if registered.get(group):
-            print(f"  registered by imports ({group}.name=...): {', '.join(registered[group])}")
+            pick = "callbacks=[NAME] and a YAML" if group == "callbacks" else f"{group}.name=..."
+            print(f"  registered by imports ({pick}): {', '.join(registered[group])}")
 
 
 def _modules(arg: str) -> list[str]:

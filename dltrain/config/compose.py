@@ -152,7 +152,7 @@ def _missing_option_message(err: Exception) -> str:
         options = options or group_options(group)  # a list pick (callbacks=[a,b]) has none
         hint = did_you_mean(choice, options)
         return (
-            f"{group}={choice}: there is no {group} called '{choice}'.{hint}"
+            f"{group}={choice}: there is no {group} option '{choice}'.{hint}"
             f" Known {group} options: {', '.join(options)}. (`dltrain list {group}` shows them.)"
         )
     return (

@@ -105,7 +105,7 @@ def test_swa_early_stopping_lr_monitor_and_a_users_callback(fmnist_root, tmp_pat
 @pytest.mark.parametrize(
     ("overrides", "phrases"),
     [
-        (["callbacks=[emma]"], ["there is no callbacks called 'emma'", "Did you mean 'ema'?"]),
+        (["callbacks=[emma]"], ["there is no callbacks option 'emma'", "Did you mean 'ema'?"]),
         (
             ["callbacks=[ema,early_stopping]", "callbacks.ema.decay=1.5"],
             ["callbacks.ema.decay=1.5 is refused", "decay must be in (0, 1)"],

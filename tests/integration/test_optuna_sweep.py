@@ -50,5 +50,5 @@ def test_preset_validates_samples_of_its_search_space(tmp_path):
         folder, "hparams_search=fmnist_optuna", "optimizer=choice(adam,nope)", multirun=False
     )
     assert result.returncode == 2
-    assert "no optimizer called 'nope'" in result.stderr
+    assert "no optimizer option 'nope'" in result.stderr
     assert not folder.exists()

@@ -92,7 +92,7 @@ def test_a_run_uses_the_config_dir_experiment(config_dir: Path, tmp_path: Path):
 @pytest.mark.parametrize(
     ("args", "phrases"),
     [
-        (["--cfg", "job", "model=resnt"], ["there is no model called 'resnt'", "lenet"]),
+        (["--cfg", "job", "model=resnt"], ["there is no model option 'resnt'", "lenet"]),
         (["--cfg", "job", "trainer.max_epoch=3"], ["Did you mean 'trainer.max_epochs'"]),
         (["--cfg", "job", "-m", "seed=1"], ["cannot be combined", "--cfg"]),
         (["--cfg", "everything"], ["invalid choice: 'everything'", "--help"]),

@@ -100,7 +100,7 @@ def test_interpolations_follow_the_data_set():
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["model=resnt"], "no model called 'resnt'"),
+        (["model=resnt"], "no model option 'resnt'"),
         (["trainer.max_epoch=3"], "Did you mean 'trainer.max_epochs'"),
         (["model.dropot=0.1"], "Did you mean 'model.dropout'"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs"),
