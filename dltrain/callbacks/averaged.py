@@ -16,7 +16,6 @@ from torch import nn
 
 from dltrain.callbacks.base import Callback, RunFacts
 from dltrain.errors import UserError
-from dltrain.train.loop import evaluate
 
 if TYPE_CHECKING:
     from dltrain.train.run import Run
@@ -60,11 +59,7 @@ class WeightAverage(Callback):
         module = self.averaged_module()
         if module is None:
             return
-        step = run.step
-        scores = evaluate(
-            module, run.loaders.val, step.loss_fn, step.precision, run.device, run.task,
-            step.settings.channels_last, run.cfg.metrics,
-        )  # fmt: skip
+        scores = run.evaluate(run.loaders.val, module)
         record.update({f"{self.metric_split}/{k}": v for k, v in scores.items()})
 
     def best_weights(self) -> Mapping[str, Any] | None:

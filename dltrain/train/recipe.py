@@ -28,7 +28,7 @@ from dltrain.train.anomaly import anomaly_detection
 from dltrain.train.checkpointer import Checkpointer
 from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
 from dltrain.train.grad_norm import GradNorm
-from dltrain.train.loop import evaluate, train_one_epoch
+from dltrain.train.loop import train_one_epoch
 from dltrain.train.metrics import metrics_for
 from dltrain.train.profiler import open_profiler
 from dltrain.train.run import Run, set_up
@@ -233,7 +233,7 @@ def validate(run: Run, state: TrainState, record: dict[str, Any], epoch: int) ->
     if run.loaders.val is None:
         return
     if epoch % run.trainer.val_every == 0 or state.finished(run.trainer):
-        scores = _evaluate(run, run.loaders.val)
+        scores = run.evaluate(run.loaders.val)
         record.update({f"val/{k}": v for k, v in scores.items()})
         run.callbacks.on_validation_end(run, state, record)  # e.g. val_ema/*
 
@@ -280,7 +280,7 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
         checkpoint.load_model_weights(run.model, best_state["model"], str(best_path))
     for split, loader in (("val", run.loaders.val), ("test", run.loaders.test)):
         if loader is not None:
-            for key, value in _evaluate(run, loader, matrices=True).items():
+            for key, value in run.evaluate(loader, matrices=True).items():
                 if isinstance(value, list):  # a matrix: results["confusion_matrix"]["test"]
                     results.setdefault(key, {})[split] = value
                 else:
@@ -299,16 +299,6 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
     if ctx.is_main and run.keeps_files:
         write_visuals(run.run_dir, to_dict(run.cfg), progress.step)
     return results
-
-
-def _evaluate(run: Run, loader: Any, matrices: bool = False) -> dict[str, Any]:
-    """The plain model's metrics over a split (DDP shards it and reduces the sums), the
-    extras of ``metrics=[...]`` among them (``matrices``: their matrices too)."""
-    step = run.step
-    return evaluate(
-        run.model, loader, step.loss_fn, step.precision, run.device, run.task,
-        step.settings.channels_last, run.cfg.metrics, matrices,
-    )  # fmt: skip
 
 
 _NAN_FIXES = (

@@ -40,7 +40,7 @@ from dltrain.models.build import build_model, model_task
 from dltrain.registry import import_user_modules
 from dltrain.train.checkpointer import Checkpointer
 from dltrain.train.limits import batch_limits, fast_dev_run_trainer, limit_loader
-from dltrain.train.loop import StepConfig, StepParts
+from dltrain.train.loop import StepConfig, StepParts, evaluate
 from dltrain.train.monitor import resolve_monitor
 from dltrain.train.precision import Precision, warn_if_slow
 from dltrain.train.run_files import MetricsFile, setup_logging
@@ -83,6 +83,18 @@ class Run:
     @property
     def trainer(self) -> TrainerConfig:
         return self.cfg.trainer
+
+    def evaluate(
+        self, loader: Any, model: torch.nn.Module | None = None, matrices: bool = False
+    ) -> dict[str, Any]:
+        """The metrics of ``model`` (the plain model; a callback's averaged one) over a split,
+        the extras of ``metrics=[...]`` among them (``matrices``: their matrices too); DDP
+        shards the split and reduces the sums."""
+        step = self.step
+        return evaluate(
+            model if model is not None else self.model, loader, step.loss_fn, step.precision,
+            self.device, self.task, step.settings.channels_last, self.cfg.metrics, matrices,
+        )  # fmt: skip
 
     @property
     def keeps_files(self) -> bool:
