@@ -213,4 +213,5 @@ REGISTRIES: dict[str, Registry] = {
     "optimizer": OPTIMIZERS,
     "scheduler": SCHEDULERS,
     "callbacks": CALLBACKS,
+    "logger": LOGGERS,
 }

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
+from dltrain.config.schema import LIST_GROUPS
+
 HELP = """\
 Options a config group accepts (the files in configs/<group>/): data, model, loss, optimizer,
-scheduler, precision, distributed, callbacks, experiment, debug. imports=[...] adds the names
-your modules register (picked with <group>.name=...; a callback by a YAML in configs/callbacks/).
+scheduler, precision, distributed, callbacks, logger, experiment, debug. imports=[...] adds the
+names your modules register (picked with <group>.name=...; a callback or a logger by a YAML in
+configs/callbacks/ or configs/logger/).
   dltrain list
   dltrain list optimizer
   dltrain list model imports=[my_pkg.models]"""
 
 GROUPS = ("data", "model", "loss", "optimizer", "scheduler", "precision", "distributed")
-GROUPS += ("callbacks", "experiment")
+GROUPS += ("callbacks", "logger", "experiment")
 GROUPS += ("debug",)  # presets of trainer/profiler keys, not components
 USAGE = f"dltrain list [{'|'.join(GROUPS)}] [imports=[my_pkg.models]]"
 
@@ -45,7 +48,8 @@ def run(args: list[str]) -> None:
     for group in groups or GROUPS:
         print(f"{group}: {', '.join(group_options(group))}")
         if registered.get(group):
-            pick = "callbacks=[NAME] and a YAML" if group == "callbacks" else f"{group}.name=..."
+            listed = group in LIST_GROUPS
+            pick = f"{group}=[NAME] and a YAML" if listed else f"{group}.name=..."
             print(f"  registered by imports ({pick}): {', '.join(registered[group])}")
 
 

@@ -170,8 +170,8 @@ def _composition_message(err: Exception, overrides: list[str], source: ConfigSou
         known = _known_keys(parent, overrides, source)
         prefix = f"{parent}." if parent else ""
         hint = did_you_mean(full_key, [prefix + k for k in known])
-        if parent == "callbacks" and key in group_options("callbacks"):
-            hint = f" Callback {key} is not picked: add callbacks=[{key}] (a list, in order)."
+        if parent in ("callbacks", "logger") and key in group_options(parent):
+            hint = f" {parent}.{key} is not picked: add {parent}=[{key}] (a list, in order)."
         listing = f" Keys of {parent or 'the config'}: {', '.join(known)}." if known else ""
         return (
             f"unknown config key '{full_key}'.{hint}{listing} To add a new key on purpose, "

@@ -21,6 +21,8 @@ from omegaconf import MISSING, OmegaConf
 from dltrain.errors import UserError
 
 COMPONENT_GROUPS = ("data", "model", "loss", "optimizer", "scheduler")
+# Groups picked as a list (callbacks=[a,b]): each option's keys under <group>.<option>.
+LIST_GROUPS = ("callbacks", "logger")
 
 
 def choice(*values: str) -> Any:
@@ -120,10 +122,11 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     resume: str = "auto"  # auto: continue from the run folder's last.pt | never | PATH
     imports: list[str] = field(default_factory=list)  # your modules that register components
-    logger: list[str] = field(default_factory=list)  # besides metrics.jsonl: csv, tensorboard
     metrics: list[str] = field(default_factory=list)  # extra metrics: [f1_macro, auroc, ...]
     # callbacks=[early_stopping,ema]: each picked option's keys under callbacks.<option>
     callbacks: dict[str, Any] = field(default_factory=dict)
+    # logger=[csv,tensorboard] (besides metrics.jsonl): each picked option under logger.<option>
+    logger: dict[str, Any] = field(default_factory=dict)
     plots: bool = False  # write RUN_DIR/plots/*.png at the end of the run (dltrain plot)
 
 

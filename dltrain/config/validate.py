@@ -15,7 +15,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from dltrain.config.compose import config_dir
 from dltrain.config.interpolations import resolve_all
 from dltrain.config.no_code import refuse_code
-from dltrain.config.schema import COMPONENT_GROUPS, check_choices
+from dltrain.config.schema import COMPONENT_GROUPS, LIST_GROUPS, check_choices
 from dltrain.errors import UserError
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -39,7 +39,8 @@ def validate_composed(cfg: DictConfig) -> None:
     for group in COMPONENT_GROUPS:
         if not (group == "loss" and cfg.loss.name == "auto"):
             REGISTRIES[group].check(cfg[group].name)
-    check_callback_names(cfg.callbacks)
+    check_picked_sections("callbacks", cfg.callbacks)
+    check_picked_sections("logger", cfg.logger)
     resolve_loss(cfg)
     check_loggers(cfg.logger)
     check_names(list(cfg.metrics))
@@ -52,7 +53,8 @@ def check_component_types(cfg: DictConfig) -> None:
     interpolated defaults such as ``${data.num_classes}`` are left to the schema.
     """
     options = [(group, cfg.hydra.runtime.choices.get(group)) for group in COMPONENT_GROUPS]
-    for group, option in options + [(f"callbacks.{key}", key) for key in cfg.callbacks]:
+    picked = [(f"{group}.{key}", key) for group in LIST_GROUPS for key in cfg[group]]
+    for group, option in options + picked:
         source = config_dir() / group.split(".")[0] / f"{option}.yaml"
         if option is None or not source.is_file():
             continue
@@ -69,21 +71,22 @@ def check_component_types(cfg: DictConfig) -> None:
                 )
 
 
-def check_callback_names(callbacks: DictConfig) -> None:
-    """Each ``callbacks.<key>`` section names a registered callback (after ``imports``)."""
-    from dltrain.registry import CALLBACKS
+def check_picked_sections(group: str, sections: DictConfig) -> None:
+    """Each ``<group>.<key>`` section of a list pick (``callbacks=[...]``, ``logger=[...]``)
+    names a registered component (after ``imports``)."""
+    from dltrain.registry import REGISTRIES
 
-    for key, section in callbacks.items():
+    for key, section in sections.items():
         if not isinstance(section, DictConfig) or "name" not in section:
             raise UserError(
-                f"callbacks.{key} is not a callback's section (a mapping with a name). A file "
-                f"configs/callbacks/{key}.yaml starts with `# @package callbacks.{key}` and "
-                f"sets `name: <registered callback>`; pick it with callbacks=[{key}]."
+                f"{group}.{key} is not a {group} section (a mapping with a name). A file "
+                f"configs/{group}/{key}.yaml starts with `# @package {group}.{key}` and "
+                f"sets `name: <registered name>`; pick it with {group}=[{key}]."
             )
         try:
-            CALLBACKS.check(section.name)
+            REGISTRIES[group].check(section.name)
         except UserError as err:
-            raise UserError(f"callbacks.{key}.name: {err}") from None
+            raise UserError(f"{group}.{key}.name: {err}") from None
 
 
 def _same_kind(default: Any, value: Any) -> bool:

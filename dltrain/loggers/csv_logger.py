@@ -13,9 +13,9 @@ import csv
 import io
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from dltrain.loggers.base import Logger, LoggerRun
 from dltrain.registry import LOGGERS
 from dltrain.train.run_files import write_text_atomic
 
@@ -23,10 +23,11 @@ LEADING = ("epoch", "step")
 
 
 @LOGGERS.register("csv")
-class CSVLogger:
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / "metrics.csv"
-        self.source = run_dir / "metrics.jsonl"
+class CSVLogger(Logger):
+    def __init__(self, run: LoggerRun) -> None:
+        super().__init__(run)
+        self.path = run.run_dir / "metrics.csv"
+        self.source = run.run_dir / "metrics.jsonl"
         self.columns: list[str] | None = None
 
     def log(self, event: Mapping[str, Any], kind: str) -> None:
@@ -47,9 +48,6 @@ class CSVLogger:
         writer.writerows(_row(e) for e in events)
         write_text_atomic(self.path, buffer.getvalue())
         self.columns = columns
-
-    def close(self) -> None:
-        pass
 
 
 def _row(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,15 +17,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dltrain.loggers.base import Logger, LoggerRun
 from dltrain.registry import LOGGERS
 
 SPLITS = ("train/", "val/", "test/")
 
 
 @LOGGERS.register("tensorboard", requires=("tensorboard", "dltrain[tensorboard]"))
-class TensorBoardLogger:
-    def __init__(self, run_dir: Path) -> None:
-        self.folder = run_dir / "tensorboard"
+class TensorBoardLogger(Logger):
+    def __init__(self, run: LoggerRun) -> None:
+        super().__init__(run)
+        self.folder = run.run_dir / "tensorboard"
         self.writer: Any = None
 
     def log(self, event: Mapping[str, Any], kind: str) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
+from dltrain.loggers.base import LoggerRun
 from dltrain.train.run_files import MetricsFile
 
 log = logging.getLogger("dltrain")
@@ -36,6 +36,11 @@ class MetricsWriter:
         for logger in self.loggers:
             logger.log(clean, kind)
 
+    def finish(self, results: Mapping[str, Any]) -> None:
+        """The tested run's results (after results.json and the plots are written)."""
+        for logger in self.loggers:
+            logger.finish(results)
+
     def close(self) -> None:
         for logger in self.loggers:
             try:
@@ -49,10 +54,17 @@ def _nonfinite(value: Any) -> bool:
 
 
 def open_writer(
-    names: Iterable[str], run_dir: Path, metrics_file: MetricsFile, enabled: bool
+    sections: Mapping[str, Mapping[str, Any]],
+    run: LoggerRun,
+    metrics_file: MetricsFile,
+    enabled: bool,
 ) -> MetricsWriter:
-    """The writer for ``logger=[...]``; loggers are built on the writing rank only."""
+    """The writer for ``logger=[...]`` (each logger.<option> section: its name and options);
+    loggers are built on the writing rank only."""
     from dltrain.loggers import LOGGERS
 
-    loggers = [LOGGERS.get(name)(run_dir) for name in names] if enabled else []
+    loggers = []
+    for section in sections.values() if enabled else ():
+        options = {key: value for key, value in section.items() if key != "name"}
+        loggers.append(LOGGERS.get(section["name"])(run, **options))
     return MetricsWriter(metrics_file, loggers, enabled)

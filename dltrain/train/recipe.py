@@ -298,6 +298,7 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
     barrier(ctx)
     if ctx.is_main and run.keeps_files:
         write_visuals(run.run_dir, to_dict(run.cfg), progress.step)
+    run.writer.finish(results)  # after results.json and the plots: loggers may upload them
     return results
 
 

@@ -34,6 +34,7 @@ from dltrain.distributed.context import (
 )
 from dltrain.distributed.device import resolve_device
 from dltrain.errors import UserError
+from dltrain.loggers.base import LoggerRun
 from dltrain.loggers.writer import open_writer
 from dltrain.models.batchnorm import convert_sync_batchnorm
 from dltrain.models.build import build_model, model_task
@@ -141,7 +142,8 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
         ckpt_dir, ctx, parts, metrics_file, to_dict(cfg), keep_last,
         writes=keeps_files, best_weights=callbacks.best_weights,
     )  # fmt: skip
-    writer = open_writer(cfg.logger, run_dir, metrics_file, ctx.is_main and keeps_files)
+    logged = LoggerRun(run_dir, to_dict(cfg), resumed=source is not None)
+    writer = open_writer(cfg.logger, logged, metrics_file, ctx.is_main and keeps_files)
     return Run(
         cfg=cfg, run_dir=run_dir, ctx=ctx, device=device, task=task, data=data,
         loaders=loaders, model=model, step=step, scheduler=scheduler,

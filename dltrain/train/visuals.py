@@ -21,7 +21,7 @@ PREDICTION_PLOTS = ("samples", "confusion_matrix", "predictions")
 
 def write_visuals(run_dir: Path, cfg: Mapping[str, Any], step: int) -> None:
     """plots=true: RUN_DIR/plots; logger=[tensorboard]: sample predictions as images."""
-    want_images = "tensorboard" in cfg["logger"]
+    want_images = any(section["name"] == "tensorboard" for section in cfg["logger"].values())
     if not (cfg["plots"] or want_images):
         return
     try:

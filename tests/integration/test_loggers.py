@@ -81,7 +81,7 @@ def test_help_and_list_import_neither_torch_nor_matplotlib():
         "import sys\n"
         "from dltrain.cli import main\n"
         "from dltrain.loggers import check_loggers\n"
-        "check_loggers(['csv', 'tensorboard'])\n"
+        "check_loggers({'csv': {'name': 'csv'}, 'tensorboard': {'name': 'tensorboard'}})\n"
         "main(['list'])\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('torch', 'matplotlib', 'tensorboard') if m in sys.modules]\n"

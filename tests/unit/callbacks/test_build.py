@@ -123,7 +123,7 @@ def test_every_callback_config_composes_validates_and_dry_builds(option):
     [
         (["callbacks=[ema]", "callbacks.ema.decay=abc"], "bad value for 'callbacks.ema.decay'"),
         (["callbacks=[swa]", "callbacks.swa.start_epoch=21"], "is after the last epoch"),
-        (["callbacks.ema.decay=0.9"], "Callback ema is not picked: add callbacks=[ema]"),
+        (["callbacks.ema.decay=0.9"], "callbacks.ema is not picked: add callbacks=[ema]"),
         (["callbacks=[emma]"], "Did you mean 'ema'?"),
     ],
 )

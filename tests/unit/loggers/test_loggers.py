@@ -11,6 +11,7 @@ import torch
 
 from dltrain.errors import UserError
 from dltrain.loggers import check_loggers
+from dltrain.loggers.base import LoggerRun
 from dltrain.loggers.csv_logger import CSVLogger
 from dltrain.loggers.tensorboard_logger import TensorBoardLogger
 from dltrain.loggers.writer import MetricsWriter
@@ -37,27 +38,28 @@ def test_grad_norm_is_measured_before_the_step_on_due_steps_only():
 
 def test_csv_logger_appends_rewrites_and_follows_a_truncated_jsonl(tmp_path: Path):
     metrics = MetricsFile(tmp_path / "metrics.jsonl")
-    writer = MetricsWriter(metrics, [CSVLogger(tmp_path)], enabled=True)
+    writer = MetricsWriter(metrics, [CSVLogger(_run(tmp_path))], enabled=True)
     writer.log_step({"epoch": 1, "step": 2, "train/loss": 0.5})
     writer.log_step({"epoch": 1, "step": 4, "train/loss": float("nan")})
     writer.log_epoch({"epoch": 1, "step": 4, "train/loss": 0.4, "val/loss": 0.3})
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines == ["epoch,step,train/loss,val/loss", "1,2,0.5,", "1,4,,", "1,4,0.4,0.3"]
     metrics.truncate(1)  # a resume from a checkpoint taken after the first event
-    resumed = MetricsWriter(metrics, [CSVLogger(tmp_path)], enabled=True)
+    resumed = MetricsWriter(metrics, [CSVLogger(_run(tmp_path))], enabled=True)
     resumed.log_step({"epoch": 1, "step": 4, "train/loss": 0.45})
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines == ["epoch,step,train/loss", "1,2,0.5", "1,4,0.45"]
-    MetricsWriter(metrics, [CSVLogger(tmp_path)], enabled=False).log_step({"epoch": 9, "step": 9})
+    idle = MetricsWriter(metrics, [CSVLogger(_run(tmp_path))], enabled=False)
+    idle.log_step({"epoch": 9, "step": 9})
     assert metrics.lines() == 2, "only rank 0 writes"
 
 
 def test_tensorboard_resume_purges_what_came_after_the_checkpoint(tmp_path: Path):
-    first = TensorBoardLogger(tmp_path)
+    first = TensorBoardLogger(_run(tmp_path))
     for step in (2, 4, 6):
         first.log({"epoch": 1, "step": step, "train/loss": float(step)}, "step")
     first.close()
-    resumed = TensorBoardLogger(tmp_path)  # the checkpoint was at step 2
+    resumed = TensorBoardLogger(_run(tmp_path))  # the checkpoint was at step 2
     for step in (4, 6, 8):
         resumed.log({"epoch": 1, "step": step, "train/loss": -float(step)}, "step")
     resumed.close()
@@ -66,18 +68,19 @@ def test_tensorboard_resume_purges_what_came_after_the_checkpoint(tmp_path: Path
     ]  # fmt: skip
 
 
-def test_unknown_or_uninstalled_logger_is_a_user_error(monkeypatch):
-    check_loggers(["csv", "tensorboard"])
-    with pytest.raises(UserError, match="unknown logger 'tensorbord'. Did you mean 'tensorboard'"):
-        check_loggers(["tensorbord"])
-    with pytest.raises(UserError, match="twice"):
-        check_loggers(["csv", "csv"])
+def _run(run_dir: Path) -> LoggerRun:
+    return LoggerRun(run_dir, {}, resumed=False)
+
+
+def test_an_uninstalled_logger_is_a_user_error_naming_the_pip_command(monkeypatch):
+    picked = {"csv": {"name": "csv"}, "tensorboard": {"name": "tensorboard"}}
+    check_loggers(picked)
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda n, *a: None if n == "tensorboard" else real(n, *a)
     )
     with pytest.raises(UserError, match=r"pip install 'dltrain\[tensorboard\]'"):
-        check_loggers(["tensorboard"])
+        check_loggers(picked)
 
 
 def test_progress_bar_only_on_a_terminal_and_rank_0(monkeypatch):
