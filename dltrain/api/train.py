@@ -18,7 +18,14 @@ from dltrain.errors import RunError, UserError
 
 
 class TrainResults(dict[str, Any]):
-    """results.json of the run as a dict, with the run folder as ``run_dir``."""
+    """results.json of the run as a dict (equal to the file's), with the run folder as
+    ``run_dir`` (where a run without ``run_dir=`` went: outputs/DATE/TIME).
+
+    Example::
+
+        results = dltrain.train(["experiment=digits"])
+        results["test/accuracy"], results.run_dir / "checkpoints" / "best.pt"
+    """
 
     run_dir: Path
 
