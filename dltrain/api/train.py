@@ -68,13 +68,17 @@ def train(overrides: Overrides = (), run_dir: str | Path | None = None) -> Train
             "dltrain.train is running under torchrun (RANK is set). Call it from a plain "
             "python process with distributed=ddp: it starts torchrun's workers itself."
         )
-    with errors_raised():
-        try:
+    from dltrain.train.run_files import close_run_log
+
+    try:
+        with errors_raised():
             folder = run_checked(command, one_run=True)
-        except SystemExit as stop:  # Hydra's own failures end in sys.exit, after printing
-            error = RunError(f"the run stopped with exit code {stop.code} (see the message above).")
-            error.exit_code = stop.code if isinstance(stop.code, int) and stop.code else 1
-            raise error from None
+    except SystemExit as stop:  # Hydra's own failures end in sys.exit, after printing
+        error = RunError(f"the run stopped with exit code {stop.code} (see the message above).")
+        error.exit_code = stop.code if isinstance(stop.code, int) and stop.code else 1
+        raise error from None
+    finally:
+        close_run_log()
     return TrainResults(json.loads((folder / "results.json").read_text()), folder)
 
 

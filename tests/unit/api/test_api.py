@@ -8,6 +8,7 @@ import csv
 import importlib.util
 import inspect
 import json
+import logging
 import typing
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from dltrain.api.overrides import as_overrides
 from dltrain.config.freeze import load_frozen
 from dltrain.errors import UserError
 from dltrain.sweep.overrides import parse
+from dltrain.train.run_files import RunLogFile
 from tests.helpers.cli import dltrain_in_process
 from tests.helpers.contract import tree_state
 
@@ -54,6 +56,8 @@ def test_train_returns_results_json_and_writes_the_run_folder(example):
         p.name for p in run.iterdir()
     }
     assert not (run / ".dltrain.lock").exists()  # released when the run ended
+    handlers = logging.getLogger("dltrain").handlers
+    assert not any(isinstance(h, RunLogFile) for h in handlers)  # train.log closed
 
 
 def test_compose_is_the_config_the_run_froze(example):
