@@ -46,6 +46,7 @@ def train(overrides: Overrides = (), run_dir: str | Path | None = None) -> Train
     (``UserError``, 2: bad input, nothing written; ``RunError``, 1: the run failed). One call
     is one run: ``-m``, ``--cfg`` and other printing flags are refused, sweeps are for
     ``dltrain train -m``. ``distributed=ddp`` starts torchrun's workers as the command does.
+    A ``trainer.fast_dev_run`` keeps no results.json: its results are empty.
 
     Example::
 
@@ -55,11 +56,11 @@ def train(overrides: Overrides = (), run_dir: str | Path | None = None) -> Train
     """
     from dltrain.cli.train import errors_raised, run_checked
     from dltrain.distributed import under_torchrun
+    from dltrain.train.run_files import close_run_log
+    from dltrain.train.run_folder import hydra_quoted
 
     args = as_overrides(overrides)
     if run_dir is not None:
-        from dltrain.train.run_folder import hydra_quoted
-
         _refuse_second_run_dir(args)
         args.append(f"hydra.run.dir={hydra_quoted(str(run_dir))}")
     command = one_run(args, "dltrain.train")
@@ -68,8 +69,6 @@ def train(overrides: Overrides = (), run_dir: str | Path | None = None) -> Train
             "dltrain.train is running under torchrun (RANK is set). Call it from a plain "
             "python process with distributed=ddp: it starts torchrun's workers itself."
         )
-    from dltrain.train.run_files import close_run_log
-
     try:
         with errors_raised():
             folder = run_checked(command, one_run=True)
@@ -79,7 +78,8 @@ def train(overrides: Overrides = (), run_dir: str | Path | None = None) -> Train
         raise error from None
     finally:
         close_run_log()
-    return TrainResults(json.loads((folder / "results.json").read_text()), folder)
+    results = folder / "results.json"  # none after trainer.fast_dev_run, which keeps nothing
+    return TrainResults(json.loads(results.read_text()) if results.is_file() else {}, folder)
 
 
 def _refuse_second_run_dir(args: list[str]) -> None:
