@@ -63,17 +63,24 @@ def report(err: DltrainError) -> NoReturn:
 def exit_codes() -> Iterator[None]:
     """Each DltrainError raised inside as its message and its exit code."""
     try:
-        yield
+        with disk_errors():
+            yield
     except DltrainError as err:
         report(err)
+
+
+@contextmanager
+def disk_errors() -> Iterator[None]:
+    """A write the disk refused (full, quota, size limit) as the RunError the contract gives it;
+    shared by the command (``exit_codes``) and ``dltrain.train``, which raises it."""
+    try:
+        yield
     except OSError as err:
         if err.errno not in DISK_FULL:
             raise
         where = f" ({err.filename})" if err.filename else ""
-        report(
-            RunError(
-                f"a write to the run folder failed: {err.strerror}{where}. The checkpoints "
-                "saved so far are kept; free space on that disk, then run the same command "
-                "again: it resumes from the last checkpoint (or starts again if none was saved)."
-            )
-        )
+        raise RunError(
+            f"a write to the run folder failed: {err.strerror}{where}. The checkpoints "
+            "saved so far are kept; free space on that disk, then run the same command "
+            "again: it resumes from the last checkpoint (or starts again if none was saved)."
+        ) from None

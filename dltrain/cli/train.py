@@ -10,7 +10,9 @@ the job from that frozen dict (docs/architecture.md draws the whole way).
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -19,7 +21,11 @@ from dltrain.config.command_line import HydraArgs, parse_args
 from dltrain.config.compose import config_dir, register_schemas
 from dltrain.config.freeze import freeze, to_plain
 from dltrain.distributed import under_torchrun
-from dltrain.errors import exit_codes
+from dltrain.errors import UserError, disk_errors, exit_codes
+
+# Set by ``errors_raised`` (dltrain.train): where _task leaves the error of a failed run for
+# the caller to raise, instead of exiting the process as the command does.
+_CAUGHT: ContextVar[list[Exception] | None] = ContextVar("dltrain_caught", default=None)
 
 HELP = """\
 Composes configs/train.yaml with the overrides, validates every job's config before anything
@@ -49,21 +55,50 @@ def train(args: list[str]) -> None:
 
         train_under_torchrun(command.overrides, command.multirun, command.source)
         return
-    held: AbstractContextManager = nullcontext()
-    argv = command.argv()
     if command.runs:
-        from dltrain.config.preflight import preflight
-        from dltrain.train.run_folder import hold_run_folder
-
-        folder = preflight(command.overrides, command.multirun, command.source)
-        held = hold_run_folder(folder)  # locked before Hydra makes it, until the run ends
-        argv = [*argv, folder.pin()]  # Hydra uses the very folder that was checked
-    elif command.shows_config:
+        run_checked(command)
+        return
+    if command.shows_config:
         from dltrain.config.preflight import check_config
 
         check_config(command.overrides, command.source)
-    with held:
-        _hydra_main(argv)
+    _hydra_main(command.argv())
+
+
+def run_checked(command: HydraArgs, one_run: bool = False) -> Path:
+    """Preflight every job, lock the folder, hand the run (or sweep) to Hydra; that folder.
+
+    The one way a run starts, for ``dltrain train`` and ``dltrain.train`` (``one_run``: a
+    config that turns out to be a sweep, e.g. an ``hparams_search`` preset, is refused).
+    """
+    from dltrain.config.preflight import preflight
+    from dltrain.train.run_folder import hold_run_folder
+
+    folder = preflight(command.overrides, command.multirun, command.source)
+    if one_run and folder.sweep:
+        raise UserError(
+            "this config is a sweep (its preset sets hydra.mode=MULTIRUN), and one call runs "
+            "one run. Run the sweep with `dltrain train -m ...`, or drop the hparams_search "
+            "preset and call once per setting."
+        )
+    with hold_run_folder(folder):  # locked before Hydra makes it, until the run ends
+        _hydra_main([*command.argv(), folder.pin()])  # Hydra uses the very folder checked
+    return folder.path
+
+
+@contextmanager
+def errors_raised() -> Iterator[None]:
+    """Inside, a run that fails raises its error (a DltrainError with its exit code, or the
+    exception itself) where the command would print it and exit; sys.argv is kept."""
+    caught: list[Exception] = []
+    token, argv = _CAUGHT.set(caught), sys.argv
+    try:
+        yield
+    finally:
+        _CAUGHT.reset(token)
+        sys.argv = argv
+    if caught:
+        raise caught[0]
 
 
 def _hydra_main(argv: list[str], program: str = "dltrain train") -> None:
@@ -107,7 +142,7 @@ def _task(cfg: DictConfig) -> float | None:
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    with exit_codes():
+    with _task_errors():
         import_user_modules(cfg.imports)
         resolve_loss(cfg)  # loss: auto -> the task's loss, before config.yaml is written
         plain = to_plain(cfg)
@@ -124,4 +159,21 @@ def _task(cfg: DictConfig) -> float | None:
         from dltrain.distributed.launch import run_frozen
 
         results = run_frozen(plain, run_dir)
-    return results.get(results["monitor"])  # the resolved metric (checkpoint.monitor=auto)
+        return results.get(results["monitor"])  # the resolved metric (checkpoint.monitor=auto)
+    return None  # failed, and the error is kept for dltrain.train (errors_raised)
+
+
+@contextmanager
+def _task_errors() -> Iterator[None]:
+    """The command: an error as its message and exit code (Hydra would print a traceback).
+    dltrain.train (errors_raised): the error kept, raised again once Hydra has returned."""
+    caught = _CAUGHT.get()
+    if caught is None:
+        with exit_codes():
+            yield
+        return
+    try:
+        with disk_errors():
+            yield
+    except Exception as err:
+        caught.append(err)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from dltrain.config.compose import DEFAULT_SOURCE, ConfigSource, compose
 from dltrain.config.resume import refuse_existing_run, resumes
@@ -59,7 +59,10 @@ def _check_components(cfg: Any, fresh: bool) -> None:
     dry_build(cfg)
 
 
-def check_config(overrides: list[str], source: ConfigSource = DEFAULT_SOURCE) -> None:
-    """--cfg / --info: the config Hydra prints is composed and validated as a run's is (the
-    same exit-2 messages); its data and weights are not looked at, printing needs neither."""
-    validate_composed(compose(overrides, source))
+def check_config(overrides: list[str], source: ConfigSource = DEFAULT_SOURCE) -> DictConfig:
+    """--cfg / --info (and dltrain.compose): the config is composed and validated as a run's
+    is (the same exit-2 messages); its data and weights are not looked at, printing needs
+    neither. The composed config."""
+    cfg = compose(overrides, source)
+    validate_composed(cfg)
+    return cfg

@@ -8,15 +8,17 @@ set's own statistics"). Writes OUTPUT/predictions.csv, plus OUTPUT/masks/*.png f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from dltrain.data.checks import image_files
 from dltrain.errors import UserError
 from dltrain.inference.predict_outputs import PredictionTable
+from dltrain.inference.predictions import Predictions
 from dltrain.inference.trained import (
     Trained,
     data_loader,
@@ -44,18 +46,69 @@ def predict(
 
     ``output``: the folder (default: RUN_DIR/predictions/<input name>).
     """
-    if batch_size < 1:
-        raise UserError(f"batch_size must be 1 or more, got {batch_size}.")
     check_source(source)
     name = source if source in SPLITS else Path(source).expanduser().stem or "input"
     table = PredictionTable(trained, Path(output or trained.run_dir / "predictions" / name))
-    if source in SPLITS:
-        batches = _split_batches(trained, source, batch_size)
-    else:
-        batches = _file_batches(trained, Path(source).expanduser(), batch_size)
-    for names, inputs, targets, sizes in batches:
-        table.add(names, trained.forward(inputs), targets, sizes)
+    for predictions in decoded(trained, source_batches(trained, source, batch_size)):
+        table.add(predictions)
     return table.finish(), table.count
+
+
+def decoded(trained: Trained, batches: Iterable[Batch]) -> Iterator[Predictions]:
+    """Each batch through the model, its outputs decoded for the model's task."""
+    for names, inputs, targets, sizes in batches:
+        outputs = trained.forward(inputs)
+        yield Predictions.of_batch(
+            trained.task, trained.class_names, names, outputs, targets, sizes
+        )
+
+
+def source_batches(
+    trained: Trained, source: str | Path | Sequence[str | Path], batch_size: int
+) -> Iterator[Batch]:
+    """Batches of a split name, an image file, a folder of images, or a list of files and
+    folders (named by their paths)."""
+    if batch_size < 1:
+        raise UserError(f"batch_size must be 1 or more, got {batch_size}.")
+    if isinstance(source, str) and source in SPLITS:
+        return _split_batches(trained, source, batch_size)
+    if isinstance(source, str | Path):
+        check_source(str(source))
+        path = Path(source).expanduser()
+        files = image_files(path) if path.is_dir() else [path]
+        names = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
+        return _file_batches(trained, files, names, batch_size, path)
+    files = []
+    for item in source:
+        check_source(str(item))
+        path = Path(item).expanduser()
+        files += image_files(path) if path.is_dir() else [path]
+    return _file_batches(trained, files, [str(f) for f in files], batch_size, "the inputs")
+
+
+def array_batches(
+    trained: Trained, inputs: torch.Tensor, batch_size: int, normalize: bool
+) -> Iterator[Batch]:
+    """Batches of an N x C x H x W tensor (or one C x H x W sample) in data.shape, pixel
+    values in [0, 1] (uint8: 0..255) normalised as the training images were; ``normalize``
+    False: the inputs are model-ready as they are. Rows are named by their index."""
+    if batch_size < 1:
+        raise UserError(f"batch_size must be 1 or more, got {batch_size}.")
+    shape = trained.input_shape
+    if list(inputs.shape) == shape:
+        inputs = inputs.unsqueeze(0)
+    if list(inputs.shape[1:]) != shape:
+        raise UserError(
+            f"inputs of shape {list(inputs.shape)} do not fit this model, which takes "
+            f"N x {' x '.join(map(str, shape))} (data.shape {shape}) or one sample of that shape."
+        )
+    inputs = inputs.float() / 255.0 if inputs.dtype == torch.uint8 else inputs.float()
+    if normalize:
+        mean, std = image_normalisation(trained)
+        inputs = (inputs - mean) / std
+    for start in range(0, len(inputs), batch_size):
+        chunk = inputs[start : start + batch_size]
+        yield [str(i) for i in range(start, start + len(chunk))], chunk, None, []
 
 
 def _split_batches(trained: Trained, split: str, batch_size: int) -> Iterator[Batch]:
@@ -67,8 +120,10 @@ def _split_batches(trained: Trained, split: str, batch_size: int) -> Iterator[Ba
         yield names, inputs, targets, []
 
 
-def _file_batches(trained: Trained, source: Path, batch_size: int) -> Iterator[Batch]:
-    from dltrain.data.checks import IMAGE_EXTENSIONS, image_files
+def _file_batches(
+    trained: Trained, files: list[Path], names: list[str], batch_size: int, source: object
+) -> Iterator[Batch]:
+    from dltrain.data.checks import IMAGE_EXTENSIONS
 
     shape = trained.input_shape
     if len(shape) != 3 or shape[0] not in (1, 3):
@@ -76,7 +131,6 @@ def _file_batches(trained: Trained, source: Path, batch_size: int) -> Iterator[B
             f"this model takes inputs of shape {shape}, not grey or RGB images: "
             "predict on a split of its data set instead (input=test)."
         )
-    files = image_files(source) if source.is_dir() else [source]
     if not files:
         raise UserError(
             f"{source} holds no image files ({', '.join(IMAGE_EXTENSIONS)}). Point input at "
@@ -87,8 +141,7 @@ def _file_batches(trained: Trained, source: Path, batch_size: int) -> Iterator[B
         chunk = files[start : start + batch_size]
         pixels, sizes = zip(*(read_image(p, shape) for p in chunk), strict=True)
         inputs = (torch.stack(pixels) - mean) / std
-        names = [str(p.relative_to(source)) if source.is_dir() else p.name for p in chunk]
-        yield names, inputs, None, list(sizes)
+        yield names[start : start + batch_size], inputs, None, list(sizes)
 
 
 def read_image(path: Path, shape: list[int]) -> tuple[torch.Tensor, tuple[int, int]]:

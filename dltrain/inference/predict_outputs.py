@@ -13,17 +13,18 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from PIL import Image
 
-from dltrain.inference.trained import Trained, class_names, segmentation_masks
+from dltrain.inference.predictions import Predictions
+from dltrain.inference.trained import Trained
 
 
 class PredictionTable:
+    """predictions.csv (and the mask PNGs) of Predictions, batch by batch."""
+
     def __init__(self, trained: Trained, folder: Path) -> None:
         self.task, self.folder = trained.task, folder
-        self.names = class_names(trained.cfg["data"], trained.cfg["data"].get("num_classes") or 0)
+        self.names = trained.class_names
         self.rows: list[dict[str, Any]] = []
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -31,55 +32,51 @@ class PredictionTable:
     def count(self) -> int:
         return len(self.rows)
 
-    def add(
-        self,
-        files: list[str],
-        outputs: torch.Tensor,
-        targets: torch.Tensor | None,
-        sizes: list[tuple[int, int]],
-    ) -> None:
-        """One batch; ``sizes``: each image file's (width, height), for masks at that size."""
+    def add(self, predictions: Predictions) -> None:
+        """One batch's rows; segmentation masks are written as PNGs beside the table."""
         if self.task == "classification":
-            rows = self._classes(outputs, targets)
+            rows = self._classes(predictions)
         elif self.task == "segmentation":
-            rows = self._masks(files, outputs, sizes)
+            rows = self._masks(predictions)
         else:
-            rows = self._values(outputs, targets)
-        self.rows += [{"file": name, **row} for name, row in zip(files, rows, strict=True)]
+            rows = self._values(predictions)
+        names = predictions.names
+        self.rows += [{"file": name, **row} for name, row in zip(names, rows, strict=True)]
 
-    def _classes(self, outputs: torch.Tensor, targets: torch.Tensor | None) -> list[dict]:
-        probability, predicted = outputs.softmax(dim=1).max(dim=1)
+    def _classes(self, predictions: Predictions) -> list[dict]:
+        assert predictions.probabilities is not None and predictions.labels is not None
+        probability = predictions.probabilities.max(axis=1).tolist()
         rows = []
-        for i, (p, c) in enumerate(zip(probability.tolist(), predicted.tolist(), strict=True)):
-            row = {"class": c, "label": self._label(c), "probability": round(p, 6)}
-            if targets is not None:
-                row.update(target=int(targets[i]), target_label=self._label(int(targets[i])))
+        for i, label in enumerate(predictions.labels):
+            row = {"class": int(predictions.classes[i]), "label": label}
+            row["probability"] = round(probability[i], 6)
+            if predictions.targets is not None:
+                target = int(predictions.targets[i])
+                row.update(target=target, target_label=self._label(target))
             rows.append(row)
         return rows
 
     def _label(self, index: int) -> str:
         return self.names[index] if 0 <= index < len(self.names) else str(index)
 
-    def _masks(self, files: list[str], outputs: torch.Tensor, sizes: list) -> list[dict]:
-        masks = segmentation_masks(outputs).numpy()
-        binary = outputs.shape[1] == 1
+    def _masks(self, predictions: Predictions) -> list[dict]:
+        assert predictions.masks is not None
+        binary = predictions.outputs.shape[1] == 1
         rows = []
-        for i, (name, mask) in enumerate(zip(files, masks, strict=True)):
-            picture = Image.fromarray((mask * 255 if binary else mask).astype(np.uint8), "L")
-            if sizes and picture.size != tuple(sizes[i]):
-                picture = picture.resize(tuple(sizes[i]), Image.Resampling.NEAREST)
+        for name, mask in zip(predictions.names, predictions.masks, strict=True):
             path = self.folder / "masks" / _mask_name(name)
             path.parent.mkdir(parents=True, exist_ok=True)
-            picture.save(path)
-            share = float((np.asarray(picture) > 0).mean())
+            Image.fromarray(mask * 255 if binary else mask).save(path)
+            share = float((mask > 0).mean())
             rows.append({"mask": str(path.relative_to(self.folder)), "foreground": round(share, 6)})
         return rows
 
-    def _values(self, outputs: torch.Tensor, targets: torch.Tensor | None) -> list[dict]:
-        values = outputs.reshape(len(outputs), -1).tolist()
-        truth = targets.reshape(len(targets), -1).tolist() if targets is not None else None
+    def _values(self, predictions: Predictions) -> list[dict]:
+        assert predictions.values is not None
+        truth = predictions.targets
+        truth = truth.reshape(len(truth), -1).tolist() if truth is not None else None
         rows = []
-        for i, row_values in enumerate(values):
+        for i, row_values in enumerate(predictions.values.tolist()):
             row = _columns("prediction", row_values)
             if truth is not None:
                 row.update(_columns("target", truth[i]))

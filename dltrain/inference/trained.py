@@ -75,6 +75,12 @@ class Trained:
         section = self.cfg["precision"]
         return Precision(section["name"], self.device, bool(section.get("tf32", False)))
 
+    @cached_property
+    def class_names(self) -> list[str]:
+        """The names of the classes (the indices as text where the data set has none)."""
+        data = self.cfg["data"]
+        return class_names(data, data.get("num_classes") or 0)
+
     @property
     def input_shape(self) -> list[int]:
         return list(self.cfg["data"]["shape"])

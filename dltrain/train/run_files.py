@@ -33,6 +33,15 @@ def setup_logging(run_dir: Path | None, rank: int = 0) -> logging.Logger:
     return logger
 
 
+def close_run_log() -> None:
+    """Detach and close train.log, for a process that goes on after its run (dltrain.train):
+    later log lines must not land in a finished run's file."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if isinstance(h, RunLogFile)]:
+        logger.removeHandler(handler)
+        handler.close()
+
+
 class RunLogFile(logging.FileHandler):
     """train.log: a write the disk refuses ends the run (errors.exit_codes says so) instead of
     logging's own "--- Logging error ---" traceback on every later line."""

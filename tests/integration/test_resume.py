@@ -32,7 +32,7 @@ KILLER = textwrap.dedent("""
     import os, signal
     from pathlib import Path
     import torch
-    import dltrain.train.checkpoint as ckpt
+    from dltrain.train import checkpoint as ckpt
 
     kind, _, count = os.environ.get("KILL_AT", ":0").partition(":")
     marker = Path(os.environ.get("KILL_MARKER", "/nonexistent")) / f"{kind}-{count}"
