@@ -40,6 +40,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_model_state_dict,
     set_state_dict,
 )
+from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
 from dltrain.distributed import liveness
 from dltrain.errors import UserError
@@ -69,7 +70,8 @@ class SafeLoadPlanner(DefaultLoadPlanner):
 
 
 class _SafeReadAllPlanner(_EmptyStateDictLoadPlanner):
-    """Reads a whole DCP folder into an empty dict (for comparisons), weights_only=True."""
+    """Reads a whole DCP folder into an empty dict (for comparisons), weights_only=True: DCP's
+    own ``_load_state_dict_from_keys`` with this planner instead of its pickle-loading one."""
 
     def load_bytes(self, read_item: ReadItem, value: io.BytesIO) -> None:
         _set_loaded(self, read_item, torch.load(value, weights_only=True))
@@ -87,8 +89,9 @@ def _set_loaded(planner: DefaultLoadPlanner, read_item: ReadItem, value: Any) ->
 def read_sharded(path: Path) -> dict[str, Any]:
     """A sharded checkpoint as one plain dict in this process (no process group): the DCP
     ``model`` and ``optimizer`` with the train_state.pt entries (for comparing runs)."""
-    loaded: dict[str, Any] = {}
-    dcp.load(loaded, checkpoint_id=str(path), planner=_SafeReadAllPlanner(), no_dist=True)
+    loaded: dict[str, Any] = {}  # filled by the planner from the folder's metadata
+    reader = dcp.FileSystemReader(str(path))
+    _load_state_dict(loaded, storage_reader=reader, planner=_SafeReadAllPlanner(), no_dist=True)
     saved = checkpoint.safe_load(path / TRAIN_STATE, f"checkpoint {path}", "It is damaged.")
     return {**saved, **loaded}
 
