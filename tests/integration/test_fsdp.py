@@ -139,7 +139,8 @@ def test_a_two_process_checkpoint_resumes_on_another_world_size(
     assert int(saved["optimizer"]["state"]["net.1.weight"]["step"]) == steps
 
 
-def test_best_pt_is_a_plain_state_dict_that_eval_reads(runs):
+def test_best_pt_is_a_plain_state_dict_that_eval_reads(runs, killer_env, monkeypatch):
+    monkeypatch.syspath_prepend(killer_env["PYTHONPATH"].split(os.pathsep)[0])  # its imports=
     best = torch.load(runs["fsdp"] / "checkpoints" / "best.pt", weights_only=True)
     assert sorted(best["model"]) == ["net.1.bias", "net.1.weight", "net.3.bias", "net.3.weight"]
     assert all(type(v) is torch.Tensor for v in best["model"].values())
