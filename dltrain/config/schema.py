@@ -50,6 +50,9 @@ class TrainerConfig:
     fast_dev_run: int = 0  # N > 0: N batches of train, val, test, one epoch; keeps no files but
     # config.yaml and train.log (no checkpoints, metrics, results, loggers, plots)
     detect_anomaly: bool = False  # torch.autograd anomaly detection: slow, names a NaN's op
+    # Module class names whose activations are recomputed in backward instead of kept
+    # (train/activation_checkpointing.py): less memory, about one more forward pass of time.
+    activation_checkpointing: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -73,9 +76,20 @@ class PrecisionConfig:
 
 
 @dataclass
+class FsdpConfig:
+    """distributed=fsdp (distributed/fsdp.py): what is sharded, and how."""
+
+    # Module class names that become one FSDP unit each, then the root; null: the model
+    # family's blocks (distributed/fsdp.py DEFAULT_BLOCKS), []: the root alone.
+    wrap: list[str] | None = None
+    cpu_offload: bool = False  # keep sharded parameters, gradients, optimizer state on the host
+    reshard_after_forward: bool = True  # free gathered weights after forward (ZeRO-3; false: 2)
+
+
+@dataclass
 class DistributedConfig:
-    name: str = choice("none", "ddp")
-    nproc_per_node: int = 1  # ddp: processes on this node (data.batch_size is per process)
+    name: str = choice("none", "ddp", "fsdp")
+    nproc_per_node: int = 1  # ddp/fsdp: processes on this node (data.batch_size is per process)
     nnodes: int = 1  # > 1: start the same command on every node with its node_rank
     node_rank: int = 0
     rdzv_endpoint: str | None = None  # HOST:PORT of node 0 (c10d rendezvous) when nnodes > 1
@@ -85,6 +99,7 @@ class DistributedConfig:
     sync_bn: bool = False  # convert BatchNorm layers to SyncBatchNorm
     threads_per_process: int | None = None  # CPU threads per process; null: cores / processes
     timeout: int = 120  # seconds a collective waits for a rank that hung before the job fails
+    fsdp: FsdpConfig = field(default_factory=FsdpConfig)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from dltrain.config.compose import config_dir
 from dltrain.config.interpolations import resolve_all
 from dltrain.config.no_code import refuse_code
+from dltrain.config.resume import SHARDED_STATE
 from dltrain.config.schema import COMPONENT_GROUPS, LIST_GROUPS, check_choices
 from dltrain.errors import UserError
 
@@ -136,13 +137,18 @@ def validate(cfg: DictConfig) -> None:
     _validate_distributed(cfg.distributed)
     _validate_debug(trainer)
     _validate_profiler(cfg.profiler)
-    if cfg.resume not in ("auto", "never") and not Path(cfg.resume).expanduser().is_file():
+    if cfg.resume not in ("auto", "never") and not _is_checkpoint(Path(cfg.resume).expanduser()):
         raise UserError(
-            f"resume must be auto, never or a checkpoint file; '{cfg.resume}' is not a file. "
+            f"resume must be auto, never, a checkpoint file or a sharded checkpoint folder "
+            f"(distributed=fsdp: checkpoints/last.dcp); '{cfg.resume}' is neither. "
             "To continue a run in its own folder, use hydra.run.dir=THAT_FOLDER resume=auto."
         )
     if cfg.checkpoint.every_n_steps < 0 or cfg.checkpoint.keep_last < 0:
         raise UserError("checkpoint.every_n_steps and checkpoint.keep_last must be 0 or more.")
+
+
+def _is_checkpoint(path: Path) -> bool:
+    return path.is_file() or (path / SHARDED_STATE).is_file()
 
 
 def _validate_distributed(dist: DictConfig) -> None:

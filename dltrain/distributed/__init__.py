@@ -12,3 +12,11 @@ import os
 def under_torchrun() -> bool:
     """Whether torchrun started this process (its environment names a rank and world size)."""
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+LAUNCHED_BY_TORCHRUN = ("ddp", "fsdp")  # distributed.name values whose processes torchrun starts
+
+
+def launches_workers(name: str) -> bool:
+    """Whether ``distributed=<name>`` runs as torchrun workers (ddp, fsdp) rather than here."""
+    return name in LAUNCHED_BY_TORCHRUN

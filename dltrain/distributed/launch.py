@@ -1,4 +1,4 @@
-"""Run a frozen config: in this process, or as torchrun workers for distributed=ddp."""
+"""Run a frozen config: in this process, or as torchrun workers for distributed=ddp|fsdp."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dltrain.distributed import launches_workers
+
 
 def run_frozen(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Run a frozen config: in this process, or as torchrun workers for distributed=ddp."""
-    if plain["distributed"]["name"] == "ddp":
+    """Run a frozen config: in this process, or as torchrun workers for distributed=ddp|fsdp."""
+    if launches_workers(plain["distributed"]["name"]):
         from dltrain.distributed.torchrun import launch_workers
 
         launch_workers(plain["distributed"], run_dir)

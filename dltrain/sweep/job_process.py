@@ -1,7 +1,7 @@
 """The process one sweep job runs in: ``python -m dltrain.sweep.job_process JOB_DIR``.
 
 It reads the frozen JOB_DIR/config.yaml (never composes) and runs it like a single run:
-in this process, or as a fresh torchrun for distributed=ddp. A fresh process per job means
+in this process, or as a fresh torchrun for distributed=ddp or fsdp. A fresh process per job means
 no CUDA memory, RNG state or module globals leak from one job into the next.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from dltrain.distributed import launches_workers
 from dltrain.errors import exit_codes
 
 
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     job_dir = Path(args[0])
     plain = load_frozen(job_dir)
     with exit_codes():
-        if plain["distributed"]["name"] == "ddp":
+        if launches_workers(plain["distributed"]["name"]):
             from dltrain.distributed.launch import run_frozen
 
             run_frozen(plain, job_dir)  # a fresh torchrun; pruning is not offered under DDP

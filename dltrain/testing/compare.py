@@ -19,9 +19,9 @@ TIMING = {"images_per_sec", "epoch_seconds", "time"}  # wall-clock fields: diffe
 
 
 def checkpoint_differences(a: Path, b: Path) -> list[str]:
-    """What differs between two checkpoint files: weights, optimizer state, position."""
-    sa = torch.load(a, weights_only=True, map_location="cpu")
-    sb = torch.load(b, weights_only=True, map_location="cpu")
+    """What differs between two checkpoints (files, or distributed=fsdp's sharded folders):
+    weights, optimizer state, position."""
+    sa, sb = _read(a), _read(b)
     found = [f"weights {k}" for k in sa["model"] if not torch.equal(sa["model"][k], sb["model"][k])]
     for index, state in sa["optimizer"]["state"].items():
         for name, value in state.items():
@@ -32,6 +32,20 @@ def checkpoint_differences(a: Path, b: Path) -> list[str]:
         found.append("position (epoch/batch/step)")
     found += [f"callbacks.{k} state" for k in _keys(sa, sb) if not _same(_of(sa, k), _of(sb, k))]
     return found
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        from dltrain.train.sharded_checkpointer import read_sharded
+
+        return read_sharded(path)
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+def last_checkpoint(run: Path) -> Path:
+    """A run folder's checkpoints/last.pt, or its last.dcp folder (distributed=fsdp)."""
+    sharded = run / "checkpoints" / "last.dcp"
+    return sharded if sharded.is_dir() else run / "checkpoints" / "last.pt"
 
 
 def _keys(sa: Mapping[str, Any], sb: Mapping[str, Any]) -> list[str]:
@@ -63,7 +77,7 @@ def events(run: Path) -> list[dict]:
 
 def run_differences(a: Path, b: Path) -> list[str]:
     """What differs between two run folders: last.pt, metrics.jsonl, results.json."""
-    found = checkpoint_differences(a / "checkpoints" / "last.pt", b / "checkpoints" / "last.pt")
+    found = checkpoint_differences(last_checkpoint(a), last_checkpoint(b))
     if events(a) != events(b):
         found.append("metrics.jsonl")
     missing = [str(run) for run in (a, b) if not (run / "results.json").is_file()]

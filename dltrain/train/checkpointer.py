@@ -71,13 +71,7 @@ class Checkpointer:
         """Write the parts' state_dicts and ``state``'s entries to ``names`` (all ranks call)."""
         if not self.writes:
             return
-        entries = state.checkpoint_entries()
-        sums = entries["train_sums"].clone()
-        per_rank = [(capture_rng(), entries["train_extras"])]
-        if self.ctx.enabled:
-            dist.all_reduce(sums)
-            per_rank = [None] * self.ctx.world_size
-            dist.all_gather_object(per_rank, (capture_rng(), entries["train_extras"]))
+        entries, sums, per_rank = self._gather(state)
         try:
             if self.ctx.is_main:
                 self._write(entries, sums, per_rank, names)
@@ -87,26 +81,45 @@ class Checkpointer:
             liveness.wait_for_rank0()  # however long the write takes: no distributed.timeout
         self.newest = (self.last, state.progress.step)
 
+    def _gather(self, state: TrainState) -> tuple[dict[str, Any], torch.Tensor, list]:
+        """``state``'s entries, the train sums summed over ranks, each rank's (RNG states,
+        extra-metric states); collectives, so every rank calls it."""
+        entries = state.checkpoint_entries()
+        sums = entries["train_sums"].clone()
+        per_rank = [(capture_rng(), entries["train_extras"])]
+        if self.ctx.enabled:
+            dist.all_reduce(sums)
+            per_rank = [None] * self.ctx.world_size
+            dist.all_gather_object(per_rank, (capture_rng(), entries["train_extras"]))
+        return entries, sums, per_rank
+
     def _write(
         self, entries: Mapping[str, Any], sums: torch.Tensor, per_rank: list, names: tuple[str, ...]
     ) -> None:
         """``per_rank``: each rank's (RNG states, extra-metric states)."""
         saved = {name: part.state_dict() for name, part in self.parts.items()}
         saved["model"] = checkpoint.strip_prefixes(saved["model"])
-        saved.update(
-            progress=entries["progress"],
-            best=entries["best"],
-            train_sums=sums.cpu(),
-            metrics_lines=self.metrics_file.lines(),
-            rng=[rng for rng, _ in per_rank],
-            world_size=self.ctx.world_size,
-            config=dict(self.cfg),
-        )
-        if entries["train_extras"] is not None:
-            saved["train_extras"] = [extras for _, extras in per_rank]
+        saved.update(self._train_entries(entries, sums, per_rank))
         for name in names:
             written = self._best(saved) if name == "best.pt" else saved
             checkpoint.save_atomic(written, self.dir / name)
+
+    def _train_entries(
+        self, entries: Mapping[str, Any], sums: torch.Tensor, per_rank: list
+    ) -> dict[str, Any]:
+        """What a checkpoint holds besides the parts' state_dicts."""
+        saved = {
+            "progress": entries["progress"],
+            "best": entries["best"],
+            "train_sums": sums.cpu(),
+            "metrics_lines": self.metrics_file.lines(),
+            "rng": [rng for rng, _ in per_rank],
+            "world_size": self.ctx.world_size,
+            "config": dict(self.cfg),
+        }
+        if entries["train_extras"] is not None:
+            saved["train_extras"] = [extras for _, extras in per_rank]
+        return saved
 
     def _best(self, saved: dict[str, Any]) -> dict[str, Any]:
         """best.pt: the weights ``best_weights`` gives in place of the model's."""
@@ -148,10 +161,19 @@ class Checkpointer:
                 f"checkpoint {path} has weights but no training state ({missing}); "
                 "it cannot be resumed. Load it as weights instead (model.weights=)."
             )
-        checkpoint.load_model_weights(self.parts["model"], saved["model"], str(path))
+        self.load_weights(saved["model"], str(path))
         for name, part in self.parts.items():
             if name != "model" and saved.get(name) is not None:
                 part.load_state_dict(saved[name])
+        return self._resumed(saved, path, device)
+
+    def load_weights(self, state_dict: Mapping[str, Any], source: str) -> None:
+        """Load a plain state_dict (a checkpoint's ``model``) into the run's model."""
+        checkpoint.load_model_weights(self.parts["model"], state_dict, source)
+
+    def _resumed(self, saved: Mapping[str, Any], path: Path, device: torch.device) -> Restored:
+        """Restore this rank's RNGs and the metrics file from a checkpoint's train entries;
+        its ``TrainState`` entries."""
         progress = saved["progress"]
         if progress["batch"] and saved["world_size"] != self.ctx.world_size:
             raise UserError(

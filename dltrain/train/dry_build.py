@@ -28,9 +28,11 @@ from dltrain.config.schema import RunConfig, run_config
 from dltrain.data.augment.mixing import check_mixing_fits
 from dltrain.data.build import check_targets_for, has_validation_split
 from dltrain.distributed.device import resolve_device
+from dltrain.distributed.fsdp import check_fsdp
 from dltrain.errors import UserError
 from dltrain.metrics import catalog
 from dltrain.models.build import build_model, model_task
+from dltrain.models.module_types import modules_of_types
 from dltrain.models.probe import FORWARD_ERRORS, check_input_shape
 from dltrain.registry import LOSSES, blame
 from dltrain.train.metrics import METRICS, metric_names
@@ -46,10 +48,11 @@ def dry_build(cfg: DictConfig) -> None:
     run = run_config(to_plain(cfg))
     task = model_task(run.model)
     check_targets_for(run.data, task)
-    _check_device(run)
+    device = _check_device(run)
     loss_fn = build_loss(run.loss, task)
     check_mixing_fits(run.data, task, loss_fn, run.loss["name"])
     model = _meta_model(run.model)
+    _check_module_types(run, model, device)
     scheduler, outputs = None, None
     if model is not None:
         outputs = check_input_shape(model, run.model, run.data)
@@ -81,7 +84,7 @@ def _optimizer_and_scheduler(run: RunConfig, model: nn.Module) -> LRStepper:
     )
 
 
-def _check_device(run: RunConfig) -> None:
+def _check_device(run: RunConfig) -> torch.device:
     """The device exists here, and SyncBatchNorm (CUDA only) is not asked for on a CPU."""
     device = resolve_device(run.device)
     if run.distributed.sync_bn and device.type != "cuda":
@@ -90,6 +93,17 @@ def _check_device(run: RunConfig) -> None:
             f"{device.type} kernel), but this run trains on {device.type} (device={run.device}). "
             "Set distributed.sync_bn=false, or run on GPUs."
         )
+    return device
+
+
+def _check_module_types(run: RunConfig, model: nn.Module | None, device: torch.device) -> None:
+    """trainer.activation_checkpointing and distributed.fsdp.wrap name module types the model
+    has; distributed=fsdp's other limits (precision, offload, averaging callbacks)."""
+    names = run.trainer.activation_checkpointing
+    if model is not None and names:
+        modules_of_types(model, names, "trainer.activation_checkpointing")
+    if run.distributed.name == "fsdp":
+        check_fsdp(run, model, device)
 
 
 def _meta_model(section: Mapping[str, Any]) -> nn.Module | None:

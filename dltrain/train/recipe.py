@@ -277,7 +277,7 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
     best_path = run.run_dir / "checkpoints" / "best.pt"
     if best.scored and best_path.is_file():  # then this run (or the one it resumes) saved it
         best_state = checkpoint.load(best_path, run.device)
-        checkpoint.load_model_weights(run.model, best_state["model"], str(best_path))
+        run.saver.load_weights(best_state["model"], str(best_path))
     for split, loader in (("val", run.loaders.val), ("test", run.loaders.test)):
         if loader is not None:
             for key, value in run.evaluate(loader, matrices=True).items():

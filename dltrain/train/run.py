@@ -33,12 +33,14 @@ from dltrain.distributed.context import (
     under_torchrun,
 )
 from dltrain.distributed.device import resolve_device
+from dltrain.distributed.fsdp import gathered, shard_model
 from dltrain.errors import UserError
 from dltrain.loggers.base import LoggerRun
 from dltrain.loggers.writer import open_writer
 from dltrain.models.batchnorm import convert_sync_batchnorm
 from dltrain.models.build import build_model, model_task
 from dltrain.registry import import_user_modules
+from dltrain.train.activation_checkpointing import checkpoint_activations
 from dltrain.train.checkpointer import Checkpointer
 from dltrain.train.limits import batch_limits, fast_dev_run_trainer, limit_loader
 from dltrain.train.loop import StepConfig, StepParts, evaluate
@@ -46,6 +48,7 @@ from dltrain.train.monitor import resolve_monitor
 from dltrain.train.precision import Precision, warn_if_slow
 from dltrain.train.run_files import MetricsFile, setup_logging
 from dltrain.train.seeding import seed_everything, set_deterministic
+from dltrain.train.sharded_checkpointer import ShardedCheckpointer, newest_sharded
 
 log = logging.getLogger("dltrain")
 
@@ -91,11 +94,12 @@ class Run:
         """The metrics of ``model`` (the plain model; a callback's averaged one) over a split,
         the extras of ``metrics=[...]`` among them (``matrices``: their matrices too); DDP
         shards the split and reduces the sums."""
-        step = self.step
-        return evaluate(
-            model if model is not None else self.model, loader, step.loss_fn, step.precision,
-            self.device, self.task, step.settings.channels_last, self.cfg.metrics, matrices,
-        )  # fmt: skip
+        step, model = self.step, model if model is not None else self.model
+        with gathered(model, self.cfg.distributed.fsdp.reshard_after_forward):  # fsdp only
+            return evaluate(
+                model, loader, step.loss_fn, step.precision, self.device, self.task,
+                step.settings.channels_last, self.cfg.metrics, matrices,
+            )  # fmt: skip
 
     @property
     def keeps_files(self) -> bool:
@@ -111,8 +115,8 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
     data = build_data(cfg.data, task)
     loaders = _build_loaders(cfg, data, device, ctx)
     keeps_files = cfg.trainer.fast_dev_run == 0  # fast_dev_run: never resumes, keeps nothing
-    last = run_dir / "checkpoints" / "last.pt"
-    source = _resume_source(cfg.resume, last) if keeps_files else None
+    sharded = cfg.distributed.name == "fsdp"
+    source = _resume_source(cfg.resume, run_dir / "checkpoints", sharded) if keeps_files else None
     # Resuming: the checkpoint holds the weights, so model.weights is not loaded again.
     model, step = _build_training(cfg, task, device, ctx, load_weights=source is None)
     seed_everything(cfg.seed + ctx.rank)  # a different dropout/augmentation stream per rank
@@ -138,7 +142,7 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
         "callbacks": callbacks,
     }
     ckpt_dir, keep_last = run_dir / "checkpoints", cfg.checkpoint.keep_last
-    saver = Checkpointer(
+    saver = (ShardedCheckpointer if sharded else Checkpointer)(
         ckpt_dir, ctx, parts, metrics_file, to_dict(cfg), keep_last,
         writes=keeps_files, best_weights=callbacks.best_weights,
     )  # fmt: skip
@@ -219,6 +223,7 @@ def _build_training(
     )
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    _shrink_memory(cfg, model, ctx)
     optimizer = build_optimizer(
         _fused_on_cuda(cfg.optimizer, device),
         model,
@@ -227,7 +232,7 @@ def _build_training(
         precision=cfg.precision.name,
     )
     train_model: torch.nn.Module = model
-    if ctx.enabled:
+    if ctx.enabled and cfg.distributed.name != "fsdp":  # fsdp: sharded in place already
         if cfg.distributed.sync_bn:
             model = convert_sync_batchnorm(model)  # frozen BatchNorm stays frozen
         device_ids = [device.index] if device.type == "cuda" else None
@@ -245,6 +250,20 @@ def _build_training(
         soft_targets=bool(mixing_specs(cfg.data.get("train_transforms"))),
     )
     return model, StepParts(train_model, loss_fn, optimizer, precision, device, settings)
+
+
+def _shrink_memory(cfg: RunConfig, model: torch.nn.Module, ctx: DistContext) -> None:
+    """trainer.activation_checkpointing, then distributed=fsdp's sharding (in place, before
+    the optimizer sees the parameters: FSDP replaces them with sharded ones)."""
+    count = checkpoint_activations(model, cfg.trainer.activation_checkpointing)
+    if count and ctx.is_main:
+        names = ", ".join(cfg.trainer.activation_checkpointing)
+        log.info(f"activation checkpointing: {count} module(s) of type {names} recompute")
+    if cfg.distributed.name == "fsdp":
+        units = shard_model(model, cfg.distributed.fsdp, cfg.precision.name)
+        if ctx.is_main:
+            blocks = ", ".join(units) if units else "no blocks: the root alone"
+            log.info(f"distributed=fsdp: fully_shard per block ({blocks}), then the root")
 
 
 def _check_validation_needs(monitor: str, scheduler: Any, val_loader: Any) -> None:
@@ -278,10 +297,13 @@ def _fused_on_cuda(section: Mapping[str, Any], device: torch.device) -> Mapping[
     return section
 
 
-def _resume_source(resume: str, last: Path) -> Path | None:
-    """The checkpoint to continue from: the folder's last.pt (auto) or a given file."""
+def _resume_source(resume: str, ckpt_dir: Path, sharded: bool) -> Path | None:
+    """The checkpoint to continue from: the folder's last.pt, or last.dcp under
+    distributed=fsdp (auto), or a given file or sharded folder."""
     if resume == "auto":
-        return last if last.is_file() else None
+        if sharded:
+            return newest_sharded(ckpt_dir)
+        return ckpt_dir / "last.pt" if (ckpt_dir / "last.pt").is_file() else None
     if resume == "never":
         return None
     return Path(resume).expanduser()
