@@ -120,11 +120,9 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_equal(runs, killer_env, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("processes", [1, 3])
-def test_a_two_process_checkpoint_resumes_on_another_world_size(
-    processes, runs, killer_env, tmp_path
-):
-    run = tmp_path / "run"
+def test_a_two_process_checkpoint_resumes_on_one_process(runs, killer_env, tmp_path):
+    """On 3 the same holds (DCP reshards): checked by hand, left out of CI for its 70 s."""
+    processes, run = 1, tmp_path / "run"
     shutil.copytree(runs["fsdp"], run)
     more = ("trainer.max_epochs=2", f"distributed.nproc_per_node={processes}")
     _train(run, killer_env, *FSDP, *more)
