@@ -72,13 +72,6 @@ VERBS: tuple[Verb, ...] = (
         options=True,
     ),
     Verb(
-        "shard",
-        "dltrain.cli.shard",
-        "write an image folder, IDX files or a CSV as WebDataset tar shards (data=webdataset)",
-        ("dltrain shard SRC OUT [shard_size=10000] [format=webdataset|hf] [mask_threshold=0.5]",),
-        options=True,
-    ),
-    Verb(
         "list",
         "dltrain.cli.list",
         "the options of each config group (the files in configs/)",
@@ -96,5 +89,12 @@ VERBS: tuple[Verb, ...] = (
             "dltrain summary [overrides...]      e.g. model=lenet data=cifar10 (a config)",
             "dltrain summary RUN_DIR|ckpt=PATH   (a trained model)",
         ),
+    ),
+    Verb(
+        "shard",
+        "dltrain.cli.shard",
+        "write an image folder, IDX files or a CSV as WebDataset tar shards (data=webdataset)",
+        ("dltrain shard SRC OUT [shard_size=10000] [format=webdataset|hf] [mask_threshold=0.5]",),
+        options=True,
     ),
 )

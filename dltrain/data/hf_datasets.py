@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from dltrain.data.base import DataSplits, image_splits
-from dltrain.data.streaming.shard_files import METADATA, expand
+from dltrain.data.streaming.shard_files import METADATA, expand, requirement
 from dltrain.data.streaming.tar_reader import decode_image, decode_mask
 from dltrain.data.transforms import SamplePipeline
 from dltrain.errors import UserError
@@ -39,7 +39,7 @@ def _offline() -> None:
 def load_split(cfg: Mapping[str, Any], key: str) -> Any | None:
     """Split ``key`` (train, test) as a datasets.Dataset, or None when there is none."""
     _offline()
-    import datasets
+    datasets = requirement("datasets")
 
     files = cfg.get(f"{key}_files")
     if files:

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from braceexpand import braceexpand
-
 from dltrain.errors import UserError
 
 METADATA = "dataset.json"  # written by dltrain shard: classes, shape, mean/std, counts
@@ -44,6 +42,7 @@ class ShardSet:
 
 def expand(pattern: str, key: str) -> list[Path]:
     """The existing files ``pattern`` names, sorted and without repeats (exit 2 for none)."""
+    braceexpand = requirement("braceexpand").braceexpand
     found: list[str] = []
     for part in str(pattern).split("::"):
         for name in braceexpand(os.path.expanduser(part.strip())):
@@ -57,6 +56,19 @@ def expand(pattern: str, key: str) -> list[Path]:
             "ones `dltrain shard SRC OUT` writes."
         )
     return [Path(name) for name in dict.fromkeys(found)]
+
+
+def requirement(module: str) -> Any:
+    """An optional package of the streaming extra, or exit 2 saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(
+            f"streaming data needs the package '{module}': pip install 'dltrain[streaming]' "
+            "(webdataset, datasets)."
+        ) from None
 
 
 def read_metadata(folder: Path) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from PIL import Image
 from dltrain.data.checks import IMAGE_EXTENSIONS, image_classes, image_files
 from dltrain.data.formats import csv_table, idx
 from dltrain.data.formats.image_files import verify_image
-from dltrain.data.streaming.shard_files import METADATA
+from dltrain.data.streaming.shard_files import METADATA, requirement
 from dltrain.errors import UserError
 
 STATS_SAMPLE = 2000  # image-folder images that estimate the mean and std
@@ -277,3 +277,4 @@ def _check_options(
         raise UserError(f"mask_threshold is a pixel intensity in [0, 1), got {mask}.")
     if channels not in (None, 1, 3):
         raise UserError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
+    requirement("datasets" if output_format == "hf" else "webdataset")
