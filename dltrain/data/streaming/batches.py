@@ -197,8 +197,14 @@ class StreamBatches:
         stream = _WorkerStream(self.dataset, copy.copy(self.sampler), self.seed)
         if self.workers == 0:
             return iter(stream)
+        # Its own generator: making the workers must not draw from the process's RNG, or a
+        # run resumed mid-epoch (workers made mid-epoch) would shift its dropout stream.
         loader = DataLoader(
-            stream, batch_size=None, num_workers=self.workers, pin_memory=self.pin_memory
+            stream,
+            batch_size=None,
+            num_workers=self.workers,
+            pin_memory=self.pin_memory,
+            generator=torch.Generator().manual_seed(self.seed),
         )
         return iter(loader)
 

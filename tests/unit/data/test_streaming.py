@@ -139,7 +139,9 @@ def test_a_mid_epoch_start_continues_at_the_exact_sample(shards, workers):
         assert len(loader) == 17 - start // 32
         return list(loader)
 
+    before = torch.get_rng_state()
     whole, resumed = batches(0), batches(5 * 32)
+    assert torch.equal(torch.get_rng_state(), before)  # the dropout stream is left alone
     assert len(whole) == 17 and len(resumed) == 12
     for (x, y), (rx, ry) in zip(whole[5:], resumed, strict=True):
         assert torch.equal(x, rx) and torch.equal(y, ry)  # augmentation included
