@@ -90,4 +90,11 @@ VERBS: tuple[Verb, ...] = (
             "dltrain summary RUN_DIR|ckpt=PATH   (a trained model)",
         ),
     ),
+    Verb(
+        "shard",
+        "dltrain.cli.shard",
+        "write an image folder, IDX files or a CSV as WebDataset tar shards (data=webdataset)",
+        ("dltrain shard SRC OUT [shard_size=10000] [format=webdataset|hf] [mask_threshold=0.5]",),
+        options=True,
+    ),
 )

@@ -2,7 +2,8 @@
 
 ``data.loader=auto`` picks memory for data sets held as tensors whose training transforms all
 have batch forms; ``memory`` insists (exit 2 if impossible); ``torch`` always uses DataLoader
-(persistent workers, pinned memory and non_blocking copies on CUDA, seeded workers).
+(persistent workers, pinned memory and non_blocking copies on CUDA, seeded workers). Tar
+shards (``data=webdataset``) are streamed: data/streaming/batches.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dltrain.data.augment import (
 )
 from dltrain.data.memory import MemoryBatches, tensor_source
 from dltrain.data.sampler import EpochSampler
+from dltrain.data.streaming.batches import ShardDataset, StreamBatches, stream_batches
 from dltrain.distributed.context import DistContext
 from dltrain.errors import UserError
 from dltrain.train.seeding import seed_worker
@@ -55,7 +57,7 @@ def build_loader(
     kind: str = "torch",
     cache: dict[int, torch.Tensor] | None = None,
     shuffle: bool | None = None,
-) -> DataLoader | MemoryBatches | MixedBatches:
+) -> DataLoader | MemoryBatches | StreamBatches | MixedBatches:
     """Training batches in the (seed, epoch) order; evaluation shards without padding.
     ``shuffle=False`` keeps training batches in the data set's order (overfit_batches).
 
@@ -79,18 +81,23 @@ def _batches(
     ctx: DistContext,
     kind: str,
     cache: dict[int, torch.Tensor] | None,
-) -> DataLoader | MemoryBatches:
+) -> DataLoader | MemoryBatches | StreamBatches:
+    drop_last = train and data_cfg.get("drop_last", False)
+    workers = data_cfg.get("num_workers", 0)
+    if isinstance(dataset, ShardDataset):
+        return stream_batches(
+            dataset, data_cfg["batch_size"], workers, shuffle, seed, ctx.rank, ctx.world_size,
+            train, drop_last, pin_memory=device.type == "cuda",
+        )  # fmt: skip
     sampler = EpochSampler(
         len(dataset), shuffle, seed=seed, rank=ctx.rank, world_size=ctx.world_size, pad=train
     )
-    drop_last = train and data_cfg.get("drop_last", False)
     if kind == "memory" and tensor_source(dataset) is not None:
         source = tensor_source(dataset).to(device, cache if cache is not None else {})
         augment = build_batch_augment(data_cfg.get("train_transforms")) if train else None
         return MemoryBatches(
             source, data_cfg["batch_size"], sampler, drop_last, augment, seed + ctx.rank
         )
-    workers = data_cfg.get("num_workers", 0)
     return DataLoader(
         dataset,
         batch_size=data_cfg["batch_size"],

@@ -105,7 +105,11 @@ class SamplePipeline:
     def with_augment(self, augment: Callable | None) -> SamplePipeline:
         return replace(self, augment=augment)
 
-    def __call__(self, stored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __call__(
+        self, stored: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``mask``: a stored 1 x H x W uint8 mask of 0/1 (shards hold one beside the image),
+        resized with the image (nearest) and moved by its augmentation."""
         from torchvision import tv_tensors
         from torchvision.transforms.v2 import functional as TF
 
@@ -114,8 +118,9 @@ class SamplePipeline:
             image = TF.resize(image, [self.size, self.size], antialias=True)
             if image.is_floating_point():
                 image = image.clamp(0.0, 1.0)  # antialiasing may overshoot a little
+            if mask is not None:
+                mask = TF.resize(mask, [self.size, self.size], TF.InterpolationMode.NEAREST)
         image = TF.to_dtype(image, torch.float32, scale=True)
-        mask = None
         if self.mask_threshold is not None:
             mask = (image.amax(dim=0, keepdim=True) > self.mask_threshold).to(torch.uint8)
         if self.augment is not None:

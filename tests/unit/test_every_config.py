@@ -9,6 +9,7 @@ small sizes.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,12 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_fake_csv(root / "FashionMNIST" / "fashion-mnist_train.csv", count=30)
     write_fake_csv(root / "FashionMNIST" / "fashion-mnist_test.csv", count=10, seed=1)
     write_fake_imagefolder(root / "images", classes=("cat", "dog"), per_class=4, splits=("train",))
+    from dltrain.data.streaming.writer import write_shards
+
+    raw = root / "FashionMNIST" / "raw"
+    write_shards(raw, root / "shards", shard_size=25)
+    if importlib.util.find_spec("datasets") is not None:
+        write_shards(raw, root / "hf", shard_size=100, output_format="hf")
     return root
 
 
@@ -89,6 +96,8 @@ DATA_OVERRIDES = {
     "synthetic": ["data.train_size=32", "data.test_size=16"],
     "quadratic": [],
     "digits": [],
+    "webdataset": ["data.root={root}/shards", "data.num_workers=0"],
+    "hf": ["data.root={root}/hf", "data.num_workers=0"],
 }
 
 
@@ -162,6 +171,8 @@ def test_every_data_set_and_preset_is_covered():
 def test_data(option: str, data_root: Path):
     if option == "digits":
         pytest.importorskip("sklearn", reason="data=digits reads scikit-learn's bundled files")
+    if option == "hf":
+        pytest.importorskip("datasets", reason="data=hf reads Hugging Face datasets folders")
     cfg = composed(
         [f"data={option}", *DATA_BASE.get(option, []), *data_overrides(option, data_root), *SMALL]
     )
@@ -261,6 +272,8 @@ def _preset(overrides: list[str]) -> None:
 def test_experiment(option: str, data_root: Path):
     if option == "digits":
         pytest.importorskip("sklearn", reason="data=digits reads scikit-learn's bundled files")
+    if option == "hf":
+        pytest.importorskip("datasets", reason="data=hf reads Hugging Face datasets folders")
     name = to_plain(compose([f"experiment={option}"]))["data"]["name"]
     _preset([f"experiment={option}", *data_overrides(name, data_root), *SMALL])
 

@@ -26,7 +26,17 @@ def exit_code(args: list[str]) -> int:
 
 def test_every_verb_is_a_module_of_the_table():
     names = [v.name for v in cli.VERBS]
-    assert names == ["train", "eval", "plot", "predict", "export", "report", "list", "summary"]
+    assert names == [
+        "train",
+        "eval",
+        "plot",
+        "predict",
+        "export",
+        "report",
+        "list",
+        "summary",
+        "shard",
+    ]
     modules = {p.stem for p in CLI_DIR.glob("*.py")} - {"__init__", "options", "verbs"}
     assert modules == set(names), "one module per verb, one verb per module"
     for verb in cli.VERBS:
