@@ -108,10 +108,16 @@ class WandbLogger(Logger):
 
     def close(self) -> None:
         """Finish the W&B run: ended before its test (a failure, an interrupt), it is marked
-        failed; a resumed run continues it."""
+        failed; a resumed run continues it. ``finish`` returns before W&B's service process
+        has written the run's files; ``teardown`` waits for it, so RUN_DIR/wandb is complete
+        when the run returns (``wandb sync`` right after it, a run resumed in this process)."""
+        import wandb
+
         if self.wandb_run is not None:
             self.wandb_run.finish(exit_code=0 if self.tested else 1)
             self.wandb_run = None
+            if wandb.run is None:  # no other W&B run of this process is still open
+                wandb.teardown()
 
     def _remember(self) -> None:
         """The run id and last step, for a resumed run (replaced whole, never half written)."""

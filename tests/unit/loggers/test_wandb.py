@@ -3,6 +3,7 @@ without logging a step W&B already has, read back from W&B's offline files."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -14,7 +15,19 @@ from dltrain.loggers.base import LoggerRun
 from tests.helpers.cli import dltrain_in_process
 from tests.helpers.contract import assert_refused, tree_state
 
-wandb = pytest.importorskip("wandb", reason="logger=[wandb] needs pip install 'dltrain[wandb]'")
+# Checked without importing wandb (seconds): collecting this file must stay cheap.
+needs_wandb = pytest.mark.skipif(
+    importlib.util.find_spec("wandb") is None, reason="needs pip install 'dltrain[wandb]'"
+)
+
+
+def test_without_wandb_the_pip_command_is_named(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "wandb" else real(n, *a)
+    )
+    with pytest.raises(UserError, match=r"pip install 'dltrain\[wandb\]'"):
+        check_loggers({"wandb": {"name": "wandb", "mode": "offline", "tags": []}})
 
 
 @pytest.mark.parametrize(
@@ -29,6 +42,7 @@ def test_bad_options_are_refused_naming_the_key(options, message):
         check_loggers({"wandb": {"name": "wandb", "mode": "offline", "tags": [], **options}})
 
 
+@needs_wandb
 def test_online_without_credentials_is_refused_before_anything_is_written(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
@@ -42,6 +56,7 @@ def test_online_without_credentials_is_refused_before_anything_is_written(tmp_pa
     assert tree_state(tmp_path) == before
 
 
+@needs_wandb
 def test_a_resumed_run_continues_the_run_id_and_skips_the_steps_wandb_has(tmp_path: Path):
     from dltrain.loggers.wandb_logger import WandbLogger
     from tests.helpers.wandb_records import offline_sessions
