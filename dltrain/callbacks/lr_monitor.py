@@ -1,9 +1,10 @@
 """``lr_monitor``: the learning rate of every parameter group, logged with every event.
 
-Without it a run logs ``lr``, the rate of the first group only; with parameter groups
-(``optimizer.param_groups=[{match: fc, lr: 1e-2}]``) or SWA's per-group rates, the others are
-otherwise invisible. Adds ``lr/group0``, ``lr/group1``, ... to each logged step event and epoch
-record (``lr`` stays as it is). The rates are host numbers: reading them costs no device sync.
+A run with several parameter groups (``optimizer.param_groups=[{match: fc, lr: 1e-2}]``)
+logs every group's rate anyway (train/recipe.py ``logged_values``); with one group it logs
+``lr`` only. This callback adds ``lr/group0``, ``lr/group1``, ... to each logged step event and
+epoch record whatever the groups (``lr`` stays as it is). The rates are host numbers: reading
+them costs no device sync.
 """
 
 from __future__ import annotations

@@ -28,11 +28,25 @@ def _product(values: Any) -> int:
     return math.prod(int(v) for v in values)
 
 
+def _picked(group: str, *, _root_: Any) -> str | None:
+    """``${picked:experiment}``: the option picked in a config group, None when none is (a
+    default that names the experiment: logger.wandb.project). Preflight reads the composed
+    config's hydra node; the job reads Hydra's job config (Hydra drops the node before it)."""
+    if "hydra" in _root_:
+        return _root_.hydra.runtime.choices.get(group)
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+
+
 def register_schemas() -> None:
-    """Make the schema and the ``${prod:...}`` resolver known to Hydra and OmegaConf."""
+    """Make the schema and the ``${prod:...}`` and ``${picked:...}`` resolvers known to Hydra
+    and OmegaConf."""
     ConfigStore.instance().store(name="train_schema", node=RunConfig)
     if not OmegaConf.has_resolver("prod"):
         OmegaConf.register_new_resolver("prod", _product)
+    if not OmegaConf.has_resolver("picked"):
+        OmegaConf.register_new_resolver("picked", _picked)
     _register_plugins()
 
 

@@ -21,12 +21,18 @@ from dltrain.registry import LOGGERS
 
 
 def check_loggers(sections: Mapping[str, Any]) -> None:
-    """Every picked logger's packages are installed (exit 2 naming the pip command)."""
+    """Every picked logger's packages are installed (exit 2 naming the pip command), and its
+    registered ``check`` accepts its options (exit 2 naming the key)."""
     for key, section in sections.items():
-        name = section["name"]
-        requires = LOGGERS.entry(name).requires
+        entry = LOGGERS.entry(section["name"])
+        requires = entry.requires
         if requires and importlib.util.find_spec(requires[0]) is None:
             raise UserError(
                 f"logger={key} needs the '{requires[0]}' package, which is not installed. "
                 f"Install it with: pip install '{requires[1]}' (or drop {key} from logger=[...])."
             )
+        if entry.check is not None:
+            try:
+                entry.check(section)
+            except UserError as err:
+                raise UserError(f"logger.{key}: {err}") from None

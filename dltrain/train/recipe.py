@@ -53,10 +53,13 @@ def fit(
     """
     config = cfg if isinstance(cfg, RunConfig) else run_config(dict(cfg))
     run = set_up(config, run_dir)
-    state = start_state(run)
-    log_setup(run, state)
-    train_epochs(run, state, on_epoch_end)
-    return evaluate_best(run, state)
+    try:
+        state = start_state(run)
+        log_setup(run, state)
+        train_epochs(run, state, on_epoch_end)
+        return evaluate_best(run, state)
+    finally:
+        run.writer.close()  # after the loggers' finish, also when the run fails
 
 
 def start_state(run: Run) -> TrainState:
@@ -133,7 +136,7 @@ class EpochLoop:
         shown = run.cfg.logging.progress
         self.report = StepReport(
             run.writer, optimizer, grad_norm, self.clock, run.ctx, shown, progress.samples,
-            extra=run.callbacks.log_values,
+            extra=lambda: logged_values(run),
         )  # fmt: skip
         self.first_step = progress.step + 1
         self.epoch_steps = self.epoch_skipped = 0  # of the last trained epoch (this process)
@@ -223,7 +226,6 @@ class EpochLoop:
 
     def close(self) -> None:
         self.stop.uninstall()
-        self.run.writer.close()
         self._close_bar()  # an error message must not land on the bar's line
         self.profiler.close()
 
@@ -243,12 +245,21 @@ def _add_epoch_stats(
 ) -> None:
     seconds = time.perf_counter() - started
     record["lr"] = run.step.optimizer.param_groups[0]["lr"]
-    record.update(run.callbacks.log_values())  # lr_monitor: lr/group0, lr/group1, ...
+    record.update(logged_values(run))
     samples = state.progress.samples - samples_before
     record["images_per_sec"] = samples * run.ctx.world_size / seconds
     record["epoch_seconds"] = seconds
     if state.progress.skipped:
         record["skipped_steps"] = state.progress.skipped
+
+
+def logged_values(run: Run) -> dict[str, Any]:
+    """Values every step event and epoch record carry besides ``lr`` (group 0's rate): each
+    parameter group's rate, ``lr/group<N>``, when there are several (host numbers, no device
+    sync), and the callbacks' values (``lr_monitor`` adds the rates for one group too)."""
+    groups = run.step.optimizer.param_groups
+    rates = {f"lr/group{n}": float(group["lr"]) for n, group in enumerate(groups)}
+    return {**(rates if len(groups) > 1 else {}), **run.callbacks.log_values()}
 
 
 def save_epoch(run: Run, state: TrainState, record: Mapping[str, Any], epoch: int) -> None:
