@@ -10,7 +10,7 @@ the job from that frozen dict (docs/architecture.md draws the whole way).
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -19,6 +19,7 @@ from dltrain.config.command_line import HydraArgs, parse_args
 from dltrain.config.compose import config_dir, register_schemas
 from dltrain.config.freeze import freeze, to_plain
 from dltrain.distributed import under_torchrun
+from dltrain.distributed.slurm import SlurmStep, node_local_folder, slurm_step
 from dltrain.errors import exit_codes
 
 HELP = """\
@@ -53,10 +54,16 @@ def train(args: list[str]) -> None:
     argv = command.argv()
     if command.runs:
         from dltrain.config.preflight import preflight
-        from dltrain.train.run_folder import hold_run_folder
+        from dltrain.train.run_folder import RunFolder, hold_run_folder
 
         folder = preflight(command.overrides, command.multirun, command.source)
-        held = hold_run_folder(folder)  # locked before Hydra makes it, until the run ends
+        step = slurm_step()
+        if step is not None and not step.holds_run_folder and not command.multirun:
+            held = ExitStack()  # SLURM task > 0: task 0 holds the folder, this one a local one
+            folder = RunFolder(folder.key, str(held.enter_context(node_local_folder(step))))
+            held.enter_context(hold_run_folder(folder))
+        else:
+            held = hold_run_folder(folder)  # locked before Hydra makes it, until the run ends
         argv = [*argv, folder.pin()]  # Hydra uses the very folder that was checked
     elif command.shows_config:
         from dltrain.config.preflight import check_config
@@ -111,6 +118,10 @@ def _task(cfg: DictConfig) -> float | None:
         import_user_modules(cfg.imports)
         resolve_loss(cfg)  # loss: auto -> the task's loss, before config.yaml is written
         plain = to_plain(cfg)
+        step = slurm_step()
+        if step is not None and not step.holds_run_folder:
+            multirun = hydra_cfg.mode == RunMode.MULTIRUN
+            return _other_slurm_task(plain, step, None if multirun else run_dir)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             from dltrain.sweep.jobs import run_sweep_job
             from dltrain.train.run_folder import RunFolder, hold_run_folder
@@ -123,5 +134,25 @@ def _task(cfg: DictConfig) -> float | None:
         freeze(plain, run_dir)
         from dltrain.distributed.launch import run_frozen
 
-        results = run_frozen(plain, run_dir)
-    return results.get(results["monitor"])  # the resolved metric (checkpoint.monitor=auto)
+        results = run_frozen(plain, run_dir)  # {} on a node that does not hold the folder
+    return results.get(results["monitor"]) if results else None  # checkpoint.monitor resolved
+
+
+def _other_slurm_task(plain: dict, step: SlurmStep, run_dir: Path | None) -> None:
+    """A task > 0 of a SLURM job step (srun, or submitit's tasks_per_node/nodes): under
+    distributed=ddp it starts its torchrun "node" from its node-local folder (``run_dir``, or
+    a new one for a sweep job, whose folder task 0 holds); it keeps no run files."""
+    if plain["distributed"]["name"] != "ddp":
+        print(
+            f"dltrain: SLURM task {step.task} of {step.tasks}: distributed=none trains on task 0 "
+            "only (distributed=ddp spreads one run over the tasks)",
+            flush=True,
+        )
+        return None
+    from dltrain.distributed.launch import run_frozen
+
+    with ExitStack() as stack:
+        folder = run_dir or stack.enter_context(node_local_folder(step))
+        freeze(plain, folder)
+        run_frozen(plain, folder)
+    return None

@@ -275,8 +275,9 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
         "best_score": best.score,
     }
     best_path = run.run_dir / "checkpoints" / "best.pt"
-    if best.scored and best_path.is_file():  # then this run (or the one it resumes) saved it
-        best_state = checkpoint.load(best_path, run.device)
+    # Scored: this run (or the one it resumes) saved best.pt; rank 0 reads it for every rank.
+    best_state = run.saver.read(best_path, run.device) if best.scored else None
+    if best_state is not None:
         checkpoint.load_model_weights(run.model, best_state["model"], str(best_path))
     for split, loader in (("val", run.loaders.val), ("test", run.loaders.test)):
         if loader is not None:

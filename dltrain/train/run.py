@@ -33,6 +33,7 @@ from dltrain.distributed.context import (
     under_torchrun,
 )
 from dltrain.distributed.device import resolve_device
+from dltrain.distributed.rank0_files import rank0_is_file
 from dltrain.errors import UserError
 from dltrain.loggers.writer import open_writer
 from dltrain.models.batchnorm import convert_sync_batchnorm
@@ -111,7 +112,7 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
     loaders = _build_loaders(cfg, data, device, ctx)
     keeps_files = cfg.trainer.fast_dev_run == 0  # fast_dev_run: never resumes, keeps nothing
     last = run_dir / "checkpoints" / "last.pt"
-    source = _resume_source(cfg.resume, last) if keeps_files else None
+    source = _resume_source(cfg.resume, last, ctx) if keeps_files else None
     # Resuming: the checkpoint holds the weights, so model.weights is not loaded again.
     model, step = _build_training(cfg, task, device, ctx, load_weights=source is None)
     seed_everything(cfg.seed + ctx.rank)  # a different dropout/augmentation stream per rank
@@ -276,10 +277,11 @@ def _fused_on_cuda(section: Mapping[str, Any], device: torch.device) -> Mapping[
     return section
 
 
-def _resume_source(resume: str, last: Path) -> Path | None:
-    """The checkpoint to continue from: the folder's last.pt (auto) or a given file."""
+def _resume_source(resume: str, last: Path, ctx: DistContext) -> Path | None:
+    """The checkpoint to continue from: the folder's last.pt (auto) or a given file. Rank 0
+    decides for every rank: the run folder may be on its node only."""
     if resume == "auto":
-        return last if last.is_file() else None
+        return last if rank0_is_file(last, ctx) else None
     if resume == "never":
         return None
     return Path(resume).expanduser()
