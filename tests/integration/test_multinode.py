@@ -30,7 +30,9 @@ def _start_nodes(tmp_path: Path, *extra: str) -> list[subprocess.Popen]:
         "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
         "KILL_MARKER": str(tmp_path / "killed"),
     }
-    for node in (0, 1):
+    # Node 1 starts first: its launcher gets the lower pid, so torchrun's c10d rendezvous
+    # (hosts, then pids) would make it global rank 0; dltrain numbers ranks by node_rank.
+    for node in (1, 0):
         home = tmp_path / f"node{node}"  # this node's working folder: nothing shared
         home.mkdir()
         command = [
@@ -84,8 +86,8 @@ def test_nodes_without_a_shared_folder_restart_and_resume_on_node_0(tmp_path: Pa
         "distributed.max_restarts=1",
         f"hydra.searchpath=[file://{tmp_path / 'configs'}]",
     )
-    outputs = _finish(procs)
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs)
+    outputs = dict(zip(("node1", "node0"), _finish(procs), strict=True))
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs.values())
     assert (tmp_path / "killed").exists(), "a worker was killed once"
     run, other = tmp_path / "node0" / "run", tmp_path / "node1" / "run"
     assert (run / "results.json").is_file()
@@ -95,4 +97,4 @@ def test_nodes_without_a_shared_folder_restart_and_resume_on_node_0(tmp_path: Pa
     epochs = [e["epoch"] for e in read_jsonl(run / "metrics.jsonl") if "val/loss" in e]
     assert epochs == [1, 2, 3]
     assert sorted(p.name for p in other.iterdir()) == ["config.yaml"], "node 1 wrote no run"
-    assert "node 1 of 2 finished" in outputs[1]
+    assert "node 1 of 2 finished" in outputs["node1"]
