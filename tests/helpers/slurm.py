@@ -11,6 +11,8 @@ never touches a real one's files. The node has this machine's CPUs and memory
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -40,6 +42,13 @@ def can_run_daemons() -> str | None:
     if os.geteuid() != 0:
         return "the test SLURM cluster runs its daemons as root"
     return None
+
+
+def _die_with_parent() -> None:
+    """In a daemon before exec: SIGTERM when the test process dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG), so a killed test run leaves no SLURM daemons behind."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
@@ -84,6 +93,7 @@ class SlurmCluster:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             )
         self._wait_until_idle()
@@ -111,6 +121,7 @@ class SlurmCluster:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         )
         deadline = time.monotonic() + START_TIMEOUT
