@@ -12,12 +12,14 @@ from here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dltrain.testing.fake_data import write_fake_mnist
 from tests.helpers.cli import TIMEOUT, dltrain, fast_train_args, read_jsonl
+from tests.helpers.slurm import SlurmCluster, can_run_daemons
 
 __all__ = ["TIMEOUT", "dltrain", "fast_train_args", "read_jsonl"]
 
@@ -30,6 +32,20 @@ def fmnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fmnist")
     write_fake_mnist(root, train_size=600, test_size=200)
     return root
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """A one-node SLURM cluster (munged, slurmctld, slurmd; tests/helpers/slurm.py) for the
+    session, all its state in a temporary folder; skipped, naming why, where it cannot run."""
+    reason = can_run_daemons()
+    if reason:
+        pytest.skip(reason)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from dltrain.config.command_line import HydraArgs, parse_args
 from dltrain.config.compose import config_dir, register_schemas
 from dltrain.config.freeze import freeze, to_plain
-from dltrain.distributed import under_torchrun
+from dltrain.distributed import launches_workers, under_torchrun
+from dltrain.distributed.slurm import SlurmStep, node_local_folder, slurm_step
 from dltrain.errors import UserError, disk_errors, exit_codes
 
 # Set by ``errors_raised`` (dltrain.train): where _task leaves the error of a failed run for
@@ -72,7 +73,7 @@ def run_checked(command: HydraArgs, one_run: bool = False) -> Path:
     config that turns out to be a sweep, e.g. an ``hparams_search`` preset, is refused).
     """
     from dltrain.config.preflight import preflight
-    from dltrain.train.run_folder import hold_run_folder
+    from dltrain.train.run_folder import RunFolder, hold_run_folder
 
     folder = preflight(command.overrides, command.multirun, command.source)
     if one_run and folder.sweep:
@@ -81,7 +82,15 @@ def run_checked(command: HydraArgs, one_run: bool = False) -> Path:
             "one run. Run the sweep with `dltrain train -m ...`, or drop the hparams_search "
             "preset and call once per setting."
         )
-    with hold_run_folder(folder):  # locked before Hydra makes it, until the run ends
+    held: AbstractContextManager
+    step = slurm_step()
+    if step is not None and not step.holds_run_folder and not command.multirun:
+        held = ExitStack()  # SLURM task > 0: task 0 holds the folder, this one a local one
+        folder = RunFolder(folder.key, str(held.enter_context(node_local_folder(step))))
+        held.enter_context(hold_run_folder(folder))
+    else:
+        held = hold_run_folder(folder)  # locked before Hydra makes it, until the run ends
+    with held:
         _hydra_main([*command.argv(), folder.pin()])  # Hydra uses the very folder checked
     return folder.path
 
@@ -146,6 +155,10 @@ def _task(cfg: DictConfig) -> float | None:
         import_user_modules(cfg.imports)
         resolve_loss(cfg)  # loss: auto -> the task's loss, before config.yaml is written
         plain = to_plain(cfg)
+        step = slurm_step()
+        if step is not None and not step.holds_run_folder:
+            multirun = hydra_cfg.mode == RunMode.MULTIRUN
+            return _other_slurm_task(plain, step, None if multirun else run_dir)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             from dltrain.sweep.jobs import run_sweep_job
             from dltrain.train.run_folder import RunFolder, hold_run_folder
@@ -158,8 +171,8 @@ def _task(cfg: DictConfig) -> float | None:
         freeze(plain, run_dir)
         from dltrain.distributed.launch import run_frozen
 
-        results = run_frozen(plain, run_dir)
-        return results.get(results["monitor"])  # the resolved metric (checkpoint.monitor=auto)
+        results = run_frozen(plain, run_dir)  # {} on a node that does not hold the folder
+        return results.get(results["monitor"]) if results else None  # monitor resolved
     return None  # failed, and the error is kept for dltrain.train (errors_raised)
 
 
@@ -177,3 +190,23 @@ def _task_errors() -> Iterator[None]:
             yield
     except Exception as err:
         caught.append(err)
+
+
+def _other_slurm_task(plain: dict, step: SlurmStep, run_dir: Path | None) -> None:
+    """A task > 0 of a SLURM job step (srun, or submitit's tasks_per_node/nodes): under
+    distributed=ddp it starts its torchrun "node" from its node-local folder (``run_dir``, or
+    a new one for a sweep job, whose folder task 0 holds); it keeps no run files."""
+    if not launches_workers(plain["distributed"]["name"]):
+        print(
+            f"dltrain: SLURM task {step.task} of {step.tasks}: distributed=none trains on task 0 "
+            "only (distributed=ddp or fsdp spreads one run over the tasks)",
+            flush=True,
+        )
+        return None
+    from dltrain.distributed.launch import run_frozen
+
+    with ExitStack() as stack:
+        folder = run_dir or stack.enter_context(node_local_folder(step))
+        freeze(plain, folder)
+        run_frozen(plain, folder)
+    return None

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import os
 
+# Set by dltrain's launch (torchrun.py) on each node of a multi-node run: that node's
+# distributed.node_rank, so its workers take their ranks in node order (context.py).
+NODE_RANK_ENV = "DLTRAIN_NODE_RANK"
+
 
 def under_torchrun() -> bool:
     """Whether torchrun started this process (its environment names a rank and world size)."""

@@ -7,14 +7,16 @@ Rank 0 alone writes files; every collective here is called by all ranks in the s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from dltrain.distributed import liveness, under_torchrun
+from dltrain.distributed import NODE_RANK_ENV, liveness, under_torchrun
+
+_NODE_ORDER = "dltrain/node-order/"  # + torchrun's rank: "node_rank local_rank"
 
 
 @dataclass(frozen=True)
@@ -60,18 +62,39 @@ def init_process_group(backend: str, device_type: str, timeout_s: float) -> Dist
     ctx = context_from_env()
     if device_type == "cuda":
         torch.cuda.set_device(ctx.local_rank)
-    if not dist.is_initialized():
-        timeout = timedelta(seconds=timeout_s)
-        store = _restart_store(ctx, timeout)
-        dist.init_process_group(
-            backend=resolve_backend(backend, device_type),
-            store=store,
-            rank=ctx.rank,
-            world_size=ctx.world_size,
-            timeout=timeout,
-        )
-        liveness.start(store, ctx.rank, ctx.world_size, timeout_s)
+    if dist.is_initialized():  # joined already (external.py): the group's numbering
+        return replace(ctx, rank=dist.get_rank())
+    timeout = timedelta(seconds=timeout_s)
+    store = _restart_store(ctx, timeout)
+    ctx = _in_node_order(ctx, store, timeout)
+    dist.init_process_group(
+        backend=resolve_backend(backend, device_type),
+        store=store,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        timeout=timeout,
+    )
+    liveness.start(store, ctx.rank, ctx.world_size, timeout_s)
     return ctx
+
+
+def _in_node_order(ctx: DistContext, store: dist.Store, timeout: timedelta) -> DistContext:
+    """Under dltrain's own multi-node launch, ranks in ``distributed.node_rank`` order.
+
+    torchrun's c10d rendezvous numbers the nodes by host name and launcher pid, not by
+    ``--node-rank``, so global rank 0 (the one that writes the run folder) could land on a
+    node whose ``dltrain`` does not hold the folder, when the nodes share no filesystem. Each
+    worker posts (node rank, local rank) in the store; its rank is its place in that order.
+    """
+    node_rank = os.environ.get(NODE_RANK_ENV)
+    if node_rank is None:
+        return ctx
+    store.set(f"{_NODE_ORDER}{ctx.rank}", f"{int(node_rank)} {ctx.local_rank}")
+    keys = [f"{_NODE_ORDER}{rank}" for rank in range(ctx.world_size)]
+    store.wait(keys, timeout)
+    places = [tuple(int(n) for n in store.get(key).decode().split()) for key in keys]
+    order = sorted(range(ctx.world_size), key=lambda rank: (places[rank], rank))
+    return replace(ctx, rank=order.index(ctx.rank))
 
 
 def _restart_store(ctx: DistContext, timeout: timedelta) -> dist.Store:

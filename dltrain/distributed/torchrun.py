@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dltrain.distributed import NODE_RANK_ENV
+from dltrain.distributed.slurm import preemption_signals
 from dltrain.errors import EXIT_USER_ERROR, DltrainError, Interrupted, RunError, UserError
 
 REPORT_MARK = "dltrain"  # in a worker's error file: the message is dltrain's, for the user
@@ -73,22 +76,49 @@ def launch_workers(dist_cfg: Mapping[str, Any], run_dir: Path) -> None:
     from torch.distributed.run import get_args_parser, run
 
     args = get_args_parser().parse_args(torchrun_args(dist_cfg, run_dir))
+    if dist_cfg["nnodes"] > 1:  # the workers number their ranks in node order (context.py)
+        os.environ[NODE_RANK_ENV] = str(dist_cfg["node_rank"])
     try:
-        run(args)
+        with _preemption_as_sigterm() as preempted_by:
+            run(args)
     except SignalException as err:  # the launcher itself got SIGTERM/SIGINT; workers saved
+        signum = signal.Signals(preempted_by[0] if preempted_by else err.sigval)
         raise Interrupted(
-            err.sigval,
-            f"stopped by {err.sigval.name}; the same command resumes the run in {run_dir}.",
+            signum, f"stopped by {signum.name}; the same command resumes the run in {run_dir}."
         ) from None
     except ChildFailedError as err:
         raise _failed_run(err.failures, run_dir) from None
+
+
+@contextmanager
+def _preemption_as_sigterm() -> Iterator[list[int]]:
+    """In the launcher, SIGUSR1/SIGUSR2 (SLURM's warning before a time limit or preemption)
+    stop the workers as SIGTERM does: torchrun's launcher only handles SIGTERM, SIGINT,
+    SIGHUP and SIGQUIT, and the signals' default action would kill it and orphan the
+    workers. The signal seen is kept for the message."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def handle(signum: int, _frame: Any) -> None:
+        seen.append(signum)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, handle) for signum in preemption_signals()}
+    try:
+        yield seen
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _failed_run(failures: dict[int, Any], run_dir: Path) -> DltrainError:
     """The error for a failed worker group: a worker's own report when one wrote it (a rank
     that saw another hang names that rank), else the root cause the launcher saw."""
     codes = {f.exitcode for f in failures.values()}
-    signals = {code - 128 for code in codes if code in (128 + signal.SIGINT, 128 + signal.SIGTERM)}
+    stops = (signal.SIGINT, signal.SIGTERM, *preemption_signals())
+    signals = {code - 128 for code in codes if code - 128 in stops}
     if len(signals) == 1 and len(codes) == 1:
         signum = signals.pop()
         return Interrupted(

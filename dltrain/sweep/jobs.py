@@ -9,9 +9,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dltrain.distributed.slurm import preemption_signals
 from dltrain.errors import EXIT_PRUNED, Interrupted
 from dltrain.sweep.status import (
     COMPLETED,
@@ -45,7 +47,7 @@ def run_sweep_job(job_dir: Path, overrides: list[str], num: int) -> float | None
         started=started,
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
     )
-    code = _run(job_dir)
+    code, preempted = _run(job_dir)
     status = _status_of(code)
     results = read_results(job_dir) if status == COMPLETED else None
     write_status(
@@ -57,6 +59,8 @@ def run_sweep_job(job_dir: Path, overrides: list[str], num: int) -> float | None
         objective=objective(results),
         monitor=results and results.get("monitor"),
     )
+    if preempted is not None:  # submitit's handler: requeue this SLURM job, then exit
+        preempted()
     if status == INTERRUPTED:
         signum = code - 128 if code > 128 else -code
         raise Interrupted(signum, f"sweep stopped in job {num}; the same command resumes it.")
@@ -70,25 +74,67 @@ def _status_of(code: int) -> str:
         return COMPLETED
     if code == EXIT_PRUNED:
         return PRUNED
-    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
+    if code in _STOPPED_BY:
         return INTERRUPTED
     return FAILED
 
 
-def _run(job_dir: Path) -> int:
-    """The job process's exit code. SIGTERM to the sweep is passed on to the job, which then
-    saves a checkpoint; Ctrl-C reaches both, and the sweep waits for the job to save."""
+# Exit codes of a job stopped (after a save) by SIGINT, SIGTERM or a preemption signal:
+# 128+N when it exited itself, -N when Python saw it killed by the signal.
+_STOPPED_BY = {
+    code
+    for signum in (signal.SIGINT, signal.SIGTERM, *preemption_signals())
+    for code in (128 + signum, -signum)
+}
+
+
+def _run(job_dir: Path) -> tuple[int, Callable[[], None] | None]:
+    """The job process's exit code, and the preemption handler to call once it has saved.
+
+    SIGTERM and the preemption signals (SIGUSR1/2) to the sweep are passed on to the job,
+    which then saves a checkpoint; Ctrl-C reaches both, and the sweep waits for the job to
+    save. A preemption handler that was installed before (submitit's, in a SLURM job: it
+    requeues the job and exits) is held back until the job has stopped, so the requeue never
+    cuts its save short.
+    """
     proc = subprocess.Popen([*JOB_COMMAND, str(job_dir)])
-    in_main = threading.current_thread() is threading.main_thread()
-    previous: Any = None
-    if in_main:
-        previous = signal.signal(signal.SIGTERM, lambda signum, _: proc.send_signal(signum))
-    try:
+    forwarded = ForwardedSignals(proc)
+    with forwarded:
         while True:
             try:
-                return proc.wait()
+                return proc.wait(), forwarded.held_back()
             except KeyboardInterrupt:
                 continue  # the job got the same SIGINT: let it save and exit
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
+
+
+class ForwardedSignals:
+    """While a job runs (main thread only): SIGTERM/SIGUSR1/SIGUSR2 go to the job process."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.previous: dict[int, Any] = {}
+        self.preempted_by: int | None = None
+
+    def __enter__(self) -> ForwardedSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, *preemption_signals()):
+                self.previous[signum] = signal.signal(signum, self._forward)
+        return self
+
+    def _forward(self, signum: int, _frame: Any) -> None:
+        if signum != signal.SIGTERM:
+            self.preempted_by = signum
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    def held_back(self) -> Callable[[], None] | None:
+        """The handler the preemption signal had before (None: none that is Python's)."""
+        handler = self.previous.get(self.preempted_by) if self.preempted_by else None
+        if not callable(handler):
+            return None
+        signum = self.preempted_by
+        return lambda: handler(signum, None)
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)

@@ -13,6 +13,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from dltrain.errors import EXIT_RUN_FAILED
+from dltrain.sweep.sacct import quiet_sacct_warnings
 from dltrain.sweep.status import FAILED, STATUS_FILE, read_status
 
 
@@ -27,6 +28,9 @@ def _num(name: str) -> int:
 
 
 class SweepOutcome(Callback):
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        quiet_sacct_warnings()  # hydra/launcher=submitit_slurm polls sacct
+
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         failed = []

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -66,8 +67,11 @@ def _save_failed(path: Path, err: OSError) -> RunError:
     )
 
 
-def safe_load(path: Path, what: str, fix: str, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(weights_only=True)``; a file it cannot read is a UserError naming it."""
+def safe_load(
+    path: Path | BinaryIO, what: str, fix: str, map_location: str | torch.device = "cpu"
+) -> Any:
+    """``torch.load(weights_only=True)`` of a file (or its bytes, as a binary stream); one it
+    cannot read is a UserError naming it."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
@@ -75,13 +79,16 @@ def safe_load(path: Path, what: str, fix: str, map_location: str | torch.device 
         raise UserError(f"{what} cannot be read safely ({first}). {fix}") from None
 
 
-def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a dltrain checkpoint; any unreadable file is a UserError naming it."""
+def load(
+    path: str | Path, map_location: str | torch.device = "cpu", data: bytes | None = None
+) -> dict[str, Any]:
+    """Load a dltrain checkpoint (``data``: its bytes, read elsewhere: rank0_files.py); any
+    unreadable file is a UserError naming it."""
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise UserError(f"checkpoint {path} does not exist. Pass a .pt file or a run folder.")
     state = safe_load(
-        path,
+        path if data is None else io.BytesIO(data),
         f"checkpoint {path}",
         "It is truncated, corrupt, or not a checkpoint saved by dltrain / torch.save of a "
         "state dict.",

@@ -20,6 +20,7 @@ import torch.distributed as dist
 
 from dltrain.distributed import liveness
 from dltrain.distributed.context import DistContext
+from dltrain.distributed.rank0_files import read_from_rank0
 from dltrain.errors import UserError
 from dltrain.train import checkpoint
 from dltrain.train.run_files import MetricsFile, remove_partial_writes
@@ -153,8 +154,19 @@ class Checkpointer:
         for old in sorted(self.dir.glob("step-*.pt"))[: -self.keep_last]:
             old.unlink()
 
+    def read(self, path: Path, device: torch.device) -> dict[str, Any] | None:
+        """The checkpoint at ``path`` on every rank, None when there is none. Under DDP rank 0
+        reads it and sends its bytes (rank0_files.py): the other nodes may not share the run
+        folder's filesystem."""
+        if not self.ctx.enabled:
+            return checkpoint.load(path, map_location=device) if path.is_file() else None
+        data = read_from_rank0(path, self.ctx, device)
+        return None if data is None else checkpoint.load(path, map_location=device, data=data)
+
     def restore(self, path: Path, device: torch.device) -> Restored:
-        saved = checkpoint.load(path, map_location=device)
+        saved = self.read(path, device)
+        if saved is None:
+            raise UserError(f"checkpoint {path} does not exist. Pass a .pt file or a run folder.")
         missing = [k for k in ("progress", "optimizer", "rng") if k not in saved]
         if missing:
             raise UserError(

@@ -23,7 +23,6 @@ import torch
 from dltrain.config.schema import RunConfig, run_config, to_dict
 from dltrain.distributed.context import any_rank, barrier
 from dltrain.errors import Interrupted, RunError
-from dltrain.train import checkpoint
 from dltrain.train.anomaly import anomaly_detection
 from dltrain.train.checkpointer import Checkpointer
 from dltrain.train.console import RunClock, StepReport, progress_bar, run_steps
@@ -286,8 +285,9 @@ def evaluate_best(run: Run, state: TrainState) -> dict[str, Any]:
         "best_score": best.score,
     }
     best_path = run.run_dir / "checkpoints" / "best.pt"
-    if best.scored and best_path.is_file():  # then this run (or the one it resumes) saved it
-        best_state = checkpoint.load(best_path, run.device)
+    # Scored: this run (or the one it resumes) saved best.pt; rank 0 reads it for every rank.
+    best_state = run.saver.read(best_path, run.device) if best.scored else None
+    if best_state is not None:
         run.saver.load_weights(best_state["model"], str(best_path))
     for split, loader in (("val", run.loaders.val), ("test", run.loaders.test)):
         if loader is not None:

@@ -34,6 +34,7 @@ from dltrain.distributed.context import (
 )
 from dltrain.distributed.device import resolve_device
 from dltrain.distributed.fsdp import gathered, shard_model
+from dltrain.distributed.rank0_files import rank0_is_file
 from dltrain.errors import UserError
 from dltrain.loggers.base import LoggerRun
 from dltrain.loggers.writer import open_writer
@@ -116,7 +117,8 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
     loaders = _build_loaders(cfg, data, device, ctx)
     keeps_files = cfg.trainer.fast_dev_run == 0  # fast_dev_run: never resumes, keeps nothing
     sharded = cfg.distributed.name == "fsdp"
-    source = _resume_source(cfg.resume, run_dir / "checkpoints", sharded) if keeps_files else None
+    ckpt_dir = run_dir / "checkpoints"
+    source = _resume_source(cfg.resume, ckpt_dir, sharded, ctx) if keeps_files else None
     # Resuming: the checkpoint holds the weights, so model.weights is not loaded again.
     model, step = _build_training(cfg, task, device, ctx, load_weights=source is None)
     seed_everything(cfg.seed + ctx.rank)  # a different dropout/augmentation stream per rank
@@ -141,7 +143,7 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
         "scaler": step.precision.scaler,
         "callbacks": callbacks,
     }
-    ckpt_dir, keep_last = run_dir / "checkpoints", cfg.checkpoint.keep_last
+    keep_last = cfg.checkpoint.keep_last
     saver = (ShardedCheckpointer if sharded else Checkpointer)(
         ckpt_dir, ctx, parts, metrics_file, to_dict(cfg), keep_last,
         writes=keeps_files, best_weights=callbacks.best_weights,
@@ -297,13 +299,15 @@ def _fused_on_cuda(section: Mapping[str, Any], device: torch.device) -> Mapping[
     return section
 
 
-def _resume_source(resume: str, ckpt_dir: Path, sharded: bool) -> Path | None:
-    """The checkpoint to continue from: the folder's last.pt, or last.dcp under
-    distributed=fsdp (auto), or a given file or sharded folder."""
+def _resume_source(resume: str, ckpt_dir: Path, sharded: bool, ctx: DistContext) -> Path | None:
+    """The checkpoint to continue from: the folder's last.pt (rank 0 decides for every rank:
+    the run folder may be on its node only), or last.dcp under distributed=fsdp (every rank
+    reads its shards: a shared folder), or a given file or sharded folder."""
     if resume == "auto":
         if sharded:
             return newest_sharded(ckpt_dir)
-        return ckpt_dir / "last.pt" if (ckpt_dir / "last.pt").is_file() else None
+        last = ckpt_dir / "last.pt"
+        return last if rank0_is_file(last, ctx) else None
     if resume == "never":
         return None
     return Path(resume).expanduser()

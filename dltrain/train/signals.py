@@ -1,7 +1,10 @@
-"""Preemption: SIGTERM or Ctrl-C asks the run to stop after the current step, with a checkpoint.
+"""Preemption: SIGTERM, Ctrl-C, SIGUSR1 or SIGUSR2 asks the run to stop after the current
+step, with a checkpoint.
 
-The first signal sets a flag the runner checks after every optimizer step; a second SIGINT
-aborts at once (checkpoint writes are atomic, so nothing is left half-written).
+SIGUSR1/SIGUSR2 are what SLURM sends before a time limit or a preemption (``sbatch
+--signal=USR1@60``; submitit's default is USR2), so a job saves before it is requeued. The
+first signal sets a flag the runner checks after every optimizer step; a second SIGINT aborts
+at once (checkpoint writes are atomic, so nothing is left half-written).
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
+
+from dltrain.distributed.slurm import preemption_signals
 
 
 class StopRequest:
@@ -18,7 +23,7 @@ class StopRequest:
 
     def install(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in (signal.SIGTERM, signal.SIGINT, *preemption_signals()):
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

@@ -59,3 +59,16 @@ def test_a_second_sigint_aborts_at_once():
     finally:
         stop.uninstall()
     assert signal.getsignal(signal.SIGINT) is old_int
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGUSR2])
+def test_slurms_preemption_signals_ask_for_a_stop(signum):
+    """SLURM's warning before a time limit or preemption (--signal=USR1@60, submitit's USR2)."""
+    previous = signal.getsignal(signum)
+    stop = StopRequest().install()
+    try:
+        _deliver(signum, stop)
+        assert stop.requested and stop.signum == signum
+    finally:
+        stop.uninstall()
+    assert signal.getsignal(signum) == previous
