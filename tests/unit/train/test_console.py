@@ -42,10 +42,11 @@ def screen(text: str) -> list[str]:
 
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
-    """Put the dltrain and root loggers back as they were (handlers, level, propagation)."""
+    """Put the loggers back as they were (handlers, level, propagation)."""
+    names = ("dltrain", "", "hydra", "hydra_plugins")  # every logger hydra_logging configures
     saved = [
         (lg, list(lg.handlers), lg.level, lg.propagate)
-        for lg in (logging.getLogger("dltrain"), logging.getLogger(), logging.getLogger("hydra"))
+        for lg in (logging.getLogger(name) for name in names)
     ]
     yield
     for logger, handlers, level, propagate in saved:
@@ -116,10 +117,12 @@ def test_library_lines_are_not_labelled_hydra(capsys, restored_logging) -> None:
     logging.getLogger("matplotlib.font_manager").warning("building the font cache")
     logging.getLogger("matplotlib.font_manager").info("font chatter")
     logging.getLogger("hydra.core.utils").info("Launching 2 jobs locally")
+    logging.getLogger("hydra_plugins.dltrain_launchers.parallel_launcher").info("#0 : seed=1")
     logging.getLogger("dltrain.sweep").info("sweep line")
     out = capsys.readouterr().out.splitlines()
     assert "WARNING matplotlib.font_manager: building the font cache" in out
     assert not any("font chatter" in line for line in out)
     assert any(line.endswith("[HYDRA] Launching 2 jobs locally") for line in out)
     assert "sweep line" in out
-    assert sum("[HYDRA]" in line for line in out) == 1
+    assert any(line.endswith("[HYDRA] #0 : seed=1") for line in out)
+    assert sum("[HYDRA]" in line for line in out) == 2
