@@ -65,8 +65,8 @@ def progress_bar(loader: Any, progress: Any, max_epochs: int, mode: str, main: b
     columns = terminal_columns(sys.stderr)
     if not enabled or (columns is not None and 0 < columns < MIN_BAR_COLUMNS):
         return loader
-    # A terminal that reports 0 columns (a serial console, some CI and container terminals)
-    # would make tqdm cut every line to nothing: give it the usual width instead.
+    # A terminal that reports 0 columns (its size unknown: a serial console, some CI and
+    # container terminals) gives tqdm no width to fit: COLUMNS, else the usual 80 (shutil's).
     fixed = shutil.get_terminal_size().columns if columns == 0 else None
     return ProgressBar(
         loader,
