@@ -20,6 +20,7 @@ from dltrain.cli.verbs import VERBS, Verb
 from dltrain.errors import EXIT_USER_ERROR, UserError, exit_codes
 
 HELP_FLAGS = frozenset({"-h", "--help"})
+VERSION_FLAGS = frozenset({"-V", "--version"})
 
 
 VERB_NAMES = tuple(v.name for v in VERBS)
@@ -29,6 +30,7 @@ def usage() -> str:
     """``dltrain --help``: every verb of ``VERBS``, its one line and its command lines."""
     lines = [
         "usage: dltrain <command> [arguments...]      dltrain <command> --help: its options",
+        "       dltrain --version",
         "",
         "Config-driven PyTorch training: Hydra config groups, built from registries by name.",
         "",
@@ -43,6 +45,21 @@ def usage() -> str:
         "Set HYDRA_FULL_ERROR=1 to see tracebacks.",
     ]
     return "\n".join(lines)
+
+
+def version() -> str:
+    """``dltrain --version``: the installed distribution's version (importlib.metadata reads
+    the wheel's or the editable install's metadata, so it names what pip installed); the
+    package's own ``__version__`` where dltrain runs from a source tree without installing."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("dltrain")
+    except PackageNotFoundError:
+        from dltrain import __version__
+
+        return __version__
 
 
 def find_verb(name: str) -> Verb:
@@ -86,6 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = [*(sys.argv[1:] if argv is None else argv)]
     try:
         with exit_codes():
+            if len(argv) == 1 and argv[0] in VERSION_FLAGS:
+                print(f"dltrain {version()}")
+                return
             if not argv or argv[0] in (*HELP_FLAGS, "help"):
                 if len(argv) == 2 and argv[0] == "help":  # dltrain help VERB
                     print(verb_help(find_verb(argv[1])))

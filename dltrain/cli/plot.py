@@ -8,7 +8,8 @@ HELP = """\
 From metrics.jsonl: loss.png, one <metric>.png per metric (train vs val per epoch), lr.png.
 From the best checkpoint (or the checkpoint file given) on the val (or test) split:
 confusion_matrix.png and samples.png for classification, samples.png (input, true mask,
-predicted mask) for segmentation, predictions.png (predicted vs true) for regression.
+predicted mask, wrong pixels) for segmentation, predictions.png (predicted vs true) for
+regression.
   dltrain plot outputs/DATE/TIME
   dltrain plot ckpt=outputs/DATE/TIME/checkpoints/last.pt predictions=false"""
 

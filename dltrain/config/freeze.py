@@ -10,7 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from dltrain.config.resume import check_resume_fits
+from dltrain.config.resume import check_resume_fits, saved_config
+from dltrain.config.seed import choose_seed
 from dltrain.train.run_files import write_text_atomic
 
 
@@ -25,11 +26,18 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def freeze(plain: dict[str, Any], run_dir: Path) -> None:
-    """Write the resolved config that workers (and a re-run) read: config.yaml."""
-    check_resume_fits(plain, run_dir)
+def freeze(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Write the resolved config that workers (and a re-run) read: config.yaml.
+
+    ``seed=null`` becomes a number here, in ``plain`` itself (config/seed.py), so the file, and
+    every process that reads it, holds the seed the run uses. Returns ``plain``.
+    """
+    found = saved_config(plain, run_dir)  # the checkpoint a resumed run continues, read once
+    choose_seed(plain, found[0] if found else None, run_dir)
+    check_resume_fits(plain, found)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain)))
+    return plain
 
 
 def load_frozen(run_dir: Path) -> dict[str, Any]:

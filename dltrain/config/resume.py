@@ -74,9 +74,10 @@ def saved_config(cfg: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], st
     return state["config"], str(path)
 
 
-def check_resume_fits(cfg: dict[str, Any], run_dir: Path) -> None:
-    """A run may only be resumed by a config that keeps it exact; other changes are logged."""
-    found = saved_config(cfg, run_dir)
+def check_resume_fits(cfg: dict[str, Any], found: tuple[dict[str, Any], str] | None) -> None:
+    """A run may only be resumed by a config that keeps it exact; other changes are logged.
+
+    ``found``: what ``saved_config`` read (None: a fresh run, nothing to fit)."""
     if found is None:
         return
     saved, origin = found

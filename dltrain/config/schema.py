@@ -132,7 +132,7 @@ class RunConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     profiler: ProfilerConfig = field(default_factory=ProfilerConfig)
-    seed: int = 42
+    seed: int | None = 42  # null: a random seed, chosen once and written into config.yaml
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     resume: str = "auto"  # auto: continue from the run folder's last.pt | never | PATH

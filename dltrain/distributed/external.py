@@ -19,8 +19,9 @@ def train_under_torchrun(
     """Every rank of an external torchrun composes the same config; rank 0 picks the folder.
 
     Rank 0 validates the data, locks the run folder (held until its fit ends), writes
-    config.yaml there, then shares the folder's path (or its error) with every rank, so no
-    rank waits at a collective that another rank skipped.
+    config.yaml there, then shares the folder's path and the seed (``seed=null``: the one rank
+    0 chose) or its error with every rank, so no rank waits at a collective that another rank
+    skipped.
     """
     from dltrain.distributed.context import broadcast_object, init_process_group, shutdown
     from dltrain.distributed.device import resolve_device
@@ -39,21 +40,22 @@ def train_under_torchrun(
     ctx = init_process_group(dist_cfg["backend"], device_type, dist_cfg["timeout"])
     held = ExitStack()  # rank 0: the run folder's lock, until its fit ends
     try:
-        outcome: tuple[str, str] = ("ok", "")
+        outcome: tuple[str, str, int | None] = ("ok", "", None)
         if ctx.is_main:
             try:
                 folder = preflight(overrides, multirun=False, source=source)
                 held.enter_context(hold_run_folder(folder))
                 run_dir = folder.path.resolve()
-                freeze(plain, run_dir)
-                outcome = ("ok", str(run_dir))
+                freeze(plain, run_dir)  # seed=null: chosen here, once
+                outcome = ("ok", str(run_dir), plain["seed"])
             except UserError as err:
-                outcome = ("error", str(err))
+                outcome = ("error", str(err), None)
         with collective_faults():
             wait_for_rank0()  # its preflight may take longer than distributed.timeout
-            status, value = broadcast_object(outcome, ctx)
+            status, value, seed = broadcast_object(outcome, ctx)
             if status == "error":
                 raise UserError(value)
+            plain["seed"] = seed  # every rank: the seed config.yaml holds
             fit(plain, Path(value))
     finally:
         shutdown()

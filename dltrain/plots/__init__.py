@@ -2,7 +2,7 @@
 
 From metrics.jsonl: loss.png, one <metric>.png per metric (train vs val per epoch), lr.png.
 From the best checkpoint run on the val (or test) split: confusion_matrix.png and samples.png
-for classification, samples.png (input, true mask, predicted mask) for segmentation,
+for classification, samples.png (input, true mask, predicted mask, wrong pixels) for segmentation,
 predictions.png (predicted vs true) for regression. matplotlib only renders to files (Agg).
 """
 
@@ -48,7 +48,7 @@ def plot_run(
     metrics = run_dir / "metrics.jsonl"
     if not metrics.is_file() and not predictions:
         raise UserError(f"{run_dir} has no metrics.jsonl: it is not a dltrain run folder.")
-    written = plot_curves(metrics, folder, _lr_interval(run_dir)) if metrics.is_file() else []
+    written = plot_curves(metrics, folder, *logging_settings(run_dir)) if metrics.is_file() else []
     if predictions:
         from dltrain.plots.gallery import plot_predictions
 
@@ -56,11 +56,15 @@ def plot_run(
     return written
 
 
-def _lr_interval(run_dir: Path) -> str:
-    """scheduler.interval from the run's config.yaml (epoch when it cannot be read)."""
+def logging_settings(run_dir: Path) -> tuple[str, int | None]:
+    """scheduler.interval and logging.every_n_steps from the run's config.yaml (epoch and
+    unknown when it cannot be read)."""
     from omegaconf import OmegaConf
 
     try:
-        return str(OmegaConf.load(run_dir / "config.yaml").scheduler.get("interval", "epoch"))
-    except Exception:  # noqa: BLE001 - a missing or odd config only changes the lr drawing
-        return "epoch"
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+    except Exception:  # noqa: BLE001 - a missing or odd config only changes labels and the lr
+        return "epoch", None
+    every = OmegaConf.select(cfg, "logging.every_n_steps", default=None)
+    interval = OmegaConf.select(cfg, "scheduler.interval", default="epoch")
+    return str(interval), every if isinstance(every, int) and every > 0 else None

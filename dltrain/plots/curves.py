@@ -1,7 +1,9 @@
 """Training curves from metrics.jsonl: loss, each metric (train vs val per epoch), learning rate.
 
 Epoch records (the events with ``epoch_seconds``) give one point per epoch at x = epoch; the
-step events are drawn faintly inside their epoch, at x = epoch - 1 + the fraction of its steps.
+step events are drawn faintly inside their epoch, at x = epoch - 1 + the fraction of its steps,
+labelled with the run's logging.every_n_steps. The best val value is written above the axes
+(a right-aligned title), where no line can run under it, and marked on its curve.
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dltrain.plots.figures import TRAIN_COLOUR, VAL_COLOUR, new_figure, save
+from dltrain.plots.figures import (
+    TRAIN_COLOUR,
+    VAL_COLOUR,
+    new_figure,
+    save,
+    whole_epoch_ticks,
+)
 from dltrain.train.monitor import LOWER_IS_BETTER
 
 Event = Mapping[str, Any]
@@ -57,14 +65,19 @@ def metric_names(epochs: list[Event]) -> list[str]:
     return sorted(names, key=lambda n: (n != "loss", names.index(n)))
 
 
-def plot_metric(epochs: list[Event], steps: list[Event], name: str, path: Path) -> Path:
-    """Train and val ``name`` per epoch (plus the logged training-step values of it)."""
+def plot_metric(
+    epochs: list[Event], steps: list[Event], name: str, path: Path, log_every: int | None = None
+) -> Path:
+    """Train and val ``name`` per epoch (plus the logged training-step values of it).
+
+    ``log_every``: the run's logging.every_n_steps (None: read off the step events' gaps).
+    """
     figure = new_figure()
     axes = figure.add_subplot()
     logged = _points(step_positions(epochs, steps), steps, f"train/{name}")
     if logged:
         axes.plot(*zip(*logged, strict=True), color=TRAIN_COLOUR, alpha=0.25, lw=1,
-                  label=f"train (every {_every(steps)} steps)")  # fmt: skip
+                  label=f"train ({steps_label(log_every or _every(steps))})")  # fmt: skip
     for split, colour in (("train", TRAIN_COLOUR), ("val", VAL_COLOUR)):
         points = _points([e["epoch"] for e in epochs], epochs, f"{split}/{name}")
         if points:
@@ -74,24 +87,24 @@ def plot_metric(epochs: list[Event], steps: list[Event], name: str, path: Path) 
     values = [y for line in axes.get_lines() for y in line.get_ydata()]
     if lower_better and min(values, default=0) > 0 and max(values) / min(values) > 20:
         axes.set_yscale("log")  # late-training detail instead of one early drop
+    axes.set_title(f"{name}: train vs val", loc="left")
     best = _best_val(epochs, name, lower_better)
     if best is not None:
         axes.axvline(best[0], color="grey", ls=":", lw=1)
-        right_half = best[0] > max(e["epoch"] for e in epochs) / 2
-        axes.annotate(
-            f"best val {best[1]:.4g}\nepoch {best[0]}",
-            xy=best,
-            xytext=(-6 if right_half else 6, 8 if lower_better else -8),
-            textcoords="offset points",
-            ha="right" if right_half else "left",
-            va="bottom" if lower_better else "top",
-            fontsize=8,
-        )
-    axes.set(xlabel="epoch", ylabel=name, title=f"{name}: train vs val")
+        axes.plot(*best, marker="*", ms=12, color=VAL_COLOUR, mec="white", ls="none")
+        axes.set_title(f"best val {best[1]:.4g} at epoch {best[0]}", loc="right", fontsize=9)
+    axes.set(xlabel="epoch", ylabel=name)
     _integer_epochs(axes, epochs)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return save(figure, path)
+
+
+def steps_label(every: int | None) -> str:
+    """How often the faint training-step curve was logged, for its legend entry."""
+    if every is None:
+        return "logged steps"
+    return "every step" if every == 1 else f"every {every} steps"
 
 
 def plot_lr(
@@ -117,15 +130,21 @@ def plot_lr(
     return save(figure, path)
 
 
-def plot_curves(metrics_path: Path, folder: Path, lr_interval: str = "epoch") -> list[Path]:
+def plot_curves(
+    metrics_path: Path, folder: Path, lr_interval: str = "epoch", log_every: int | None = None
+) -> list[Path]:
     """loss.png, <metric>.png for each metric, lr.png; nothing if no epoch has finished.
 
-    ``lr_interval``: scheduler.interval of the run (epoch: the rate changes between epochs).
+    ``lr_interval``: scheduler.interval of the run (epoch: the rate changes between epochs);
+    ``log_every``: its logging.every_n_steps (the legend of the step curve).
     """
     epochs, steps = split_events(read_events(metrics_path))
     if not epochs:
         return []
-    written = [plot_metric(epochs, steps, n, folder / f"{n}.png") for n in metric_names(epochs)]
+    written = [
+        plot_metric(epochs, steps, name, folder / f"{name}.png", log_every)
+        for name in metric_names(epochs)
+    ]
     lr = plot_lr(epochs, steps, folder / "lr.png", per_epoch=lr_interval == "epoch")
     return written + ([lr] if lr else [])
 
@@ -143,14 +162,13 @@ def _points(xs: list[float], events: list[Event], key: str) -> list[tuple[float,
     return [(x, e[key]) for x, e in zip(xs, events, strict=True) if e.get(key) is not None]
 
 
-def _every(steps: list[Event]) -> int:
+def _every(steps: list[Event]) -> int | None:
+    """The logging interval as the step events show it; None when fewer than two show it."""
     gaps = [b["step"] - a["step"] for a, b in zip(steps, steps[1:], strict=False)]
     gaps = [gap for gap in gaps if gap > 0]
-    return min(gaps) if gaps else 1
+    return min(gaps) if gaps else None
 
 
 def _integer_epochs(axes: Any, epochs: list[Event]) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    whole_epoch_ticks(axes)
     axes.set_xlim(left=0, right=max(e["epoch"] for e in epochs) + 0.2)

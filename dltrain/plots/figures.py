@@ -18,3 +18,12 @@ def save(figure: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
     return path
+
+
+def whole_epoch_ticks(axes: Any) -> None:
+    """Epoch ticks on whole numbers only: matplotlib's integer locator falls back to fractions
+    (0.96, 0.98, ...) when fewer than two whole numbers fit, as in a 1-epoch run;
+    ``min_n_ticks=1`` keeps the single tick."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))

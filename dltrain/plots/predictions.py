@@ -87,9 +87,10 @@ def plot_classified(
 def plot_segmented(
     images: np.ndarray, truth: np.ndarray, predicted: np.ndarray, title: str, path: Path
 ) -> Path:
-    """One row per sample: input, true mask, predicted mask (with that sample's Dice)."""
+    """One row per sample: input, true mask, predicted mask (with that sample's Dice), and the
+    input with its wrong pixels marked (``error_overlay``), one legend for the two colours."""
     count = len(images)
-    figure = new_figure(7.2, 2.3 * count + 0.4)
+    figure = new_figure(9.2, 2.3 * count + 0.7)
     figure.suptitle(title, fontsize=10)
     top = max(int(truth.max(initial=0)), int(predicted.max(initial=0)), 1)
     for row in range(count):
@@ -98,13 +99,37 @@ def plot_segmented(
             (images[row], "input", "gray" if images.ndim == 3 else None, 1),
             (truth[row], "true mask", "viridis", top),
             (predicted[row], f"predicted (Dice {dice:.2f})", "viridis", top),
+            (error_overlay(images[row], truth[row], predicted[row]), "wrong pixels", None, 1),
         )
         for col, (picture, label, cmap, vmax) in enumerate(panels):
-            axes = figure.add_subplot(count, 3, row * 3 + col + 1)
+            axes = figure.add_subplot(count, 4, row * 4 + col + 1)
             axes.imshow(picture, cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
             axes.set_title(label, fontsize=8)
             axes.set_axis_off()
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=FALSE_POSITIVE, label="false positive: predicted, not true")]
+    handles.append(Patch(color=FALSE_NEGATIVE, label="false negative: true, missed"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8)
     return save(figure, path)
+
+
+# The wrong pixels of a segmentation, painted over the dimmed input: two colours that no grey
+# input and neither colour-blind red-green confusion can hide.
+FALSE_POSITIVE, FALSE_NEGATIVE = "#ff00ff", "#00bfff"  # magenta, deep sky blue
+
+
+def error_overlay(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """H x W x 3 in [0, 1]: the input (grey or colour), dimmed, with false positives (predicted
+    foreground where the truth differs: a wrong class counts too) and false negatives (true
+    foreground predicted as background) in their colours."""
+    from matplotlib.colors import to_rgb
+
+    base = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
+    overlay = 0.25 + 0.5 * np.clip(base.astype(np.float64), 0.0, 1.0)
+    overlay[(predicted > 0) & (predicted != truth)] = to_rgb(FALSE_POSITIVE)
+    overlay[(truth > 0) & (predicted == 0)] = to_rgb(FALSE_NEGATIVE)
+    return overlay
 
 
 def sample_dice(truth: np.ndarray, predicted: np.ndarray) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.plots.curves import read_events, split_events
-from dltrain.plots.figures import new_figure, save
+from dltrain.plots.figures import new_figure, save, whole_epoch_ticks
 
 STYLES = {"pruned": "--", "failed": ":"}
 
@@ -17,7 +17,7 @@ STYLES = {"pruned": "--", "failed": ":"}
 def plot_curves(jobs: Sequence[Any], monitor: str, path: Path) -> Path:
     figure = new_figure(8.0, 4.8)
     axes = figure.add_subplot()
-    drawn = 0
+    drawn, last = 0, 1
     common = set.intersection(*(set(j.overrides.split()) for j in jobs)) if jobs else set()
     for job in jobs:
         curve = validation_curve(job.folder, monitor)
@@ -33,10 +33,9 @@ def plot_curves(jobs: Sequence[Any], monitor: str, path: Path) -> Path:
             markersize=3,
             label=label[:70],
         )
-        drawn += 1
-    from matplotlib.ticker import MaxNLocator
-
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        drawn, last = drawn + 1, max(last, curve[-1][0])
+    whole_epoch_ticks(axes)  # epochs are whole numbers, also when the jobs ran one
+    axes.set_xlim(0.5, last + 0.5)
     axes.set_xlabel("epoch")
     axes.set_ylabel(monitor)
     axes.set_title(f"{monitor} per epoch, {drawn} job(s)")

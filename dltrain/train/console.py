@@ -2,18 +2,29 @@
 
 On a terminal the tqdm bar (``progress_bar``) shows epoch, batch/total, the epoch's ETA and
 rate, and at each logged step the loss, images/s and the whole run's ETA. When stderr is not a
-terminal (a batch job's log file) there is no bar; each logged step is one log line instead.
+terminal (a batch job's log file), or one narrower than ``MIN_BAR_COLUMNS``, there is no bar;
+each logged step is one log line instead. While a bar is open, every log line goes through
+``tqdm.write`` (tqdm's own ``logging_redirect_tqdm``), so it lands above the bar, not inside it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 log = logging.getLogger("dltrain")
+
+# A bar narrower than this shows little more than its "epoch 3/20" (tqdm cuts the line at the
+# terminal's width), so a narrower terminal gets the step lines of a batch job instead.
+MIN_BAR_COLUMNS = 40
 
 
 class RunClock:
@@ -48,21 +59,64 @@ def step_line(event: Mapping[str, Any], max_epochs: int, clock: RunClock) -> str
 
 
 def progress_bar(loader: Any, progress: Any, max_epochs: int, mode: str, main: bool) -> Any:
-    """The epoch's batches, wrapped in a tqdm bar on rank 0 when stderr is a terminal."""
+    """The epoch's batches, wrapped in a tqdm bar on rank 0 when stderr is a terminal wide
+    enough for one (else the loader itself: the step report prints lines instead)."""
     enabled = main and (mode == "on" or (mode == "auto" and sys.stderr.isatty()))
-    if not enabled:
+    columns = terminal_columns(sys.stderr)
+    if not enabled or (columns is not None and 0 < columns < MIN_BAR_COLUMNS):
         return loader
-    from tqdm import tqdm
-
-    return tqdm(
+    # A terminal that reports 0 columns (its size unknown: a serial console, some CI and
+    # container terminals) gives tqdm no width to fit: COLUMNS, else the usual 80 (shutil's).
+    fixed = shutil.get_terminal_size().columns if columns == 0 else None
+    return ProgressBar(
         loader,
         desc=f"epoch {progress.epoch}/{max_epochs}",
         leave=False,
-        dynamic_ncols=True,
+        ncols=fixed,
+        dynamic_ncols=fixed is None,
         unit="batch",
         initial=progress.batch,
         total=progress.batch + len(loader),
     )
+
+
+def terminal_columns(stream: Any) -> int | None:
+    """The width of the terminal ``stream`` writes to; None when it is not a terminal."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):  # no file descriptor, or not a terminal
+        return None
+
+
+class ProgressBar(tqdm):
+    """A tqdm bar that routes the console's log lines through ``tqdm.write`` while it is open.
+
+    tqdm's ``logging_redirect_tqdm`` swaps the console handlers of the dltrain logger and of
+    the root logger (Hydra's and other libraries' lines) for one that clears the bar, writes
+    the line and redraws the bar; train.log's file handler is left alone. Closing the bar puts
+    the handlers back.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        loggers = [logging.getLogger("dltrain"), logging.getLogger()]
+        self._redirect: Any = logging_redirect_tqdm(loggers, tqdm_class=type(self))
+        self._redirect.__enter__()
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self._end_redirect()
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._end_redirect()
+
+    def _end_redirect(self) -> None:
+        redirect, self._redirect = getattr(self, "_redirect", None), None
+        if redirect is not None:
+            redirect.__exit__(None, None, None)
 
 
 class StepReport:

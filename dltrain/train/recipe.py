@@ -81,10 +81,11 @@ def log_setup(run: Run, state: TrainState) -> None:
     cfg, ctx, data = run.cfg, run.ctx, run.data
     params = sum(p.numel() for p in run.model.parameters())
     batch = cfg.data["batch_size"]
+    val, test = (len(split) if split else 0 for split in (data.val, data.test))
     log.info(
         f"model {cfg.model['name']} ({params:,} parameters) on {run.device}, precision "
-        f"{run.step.precision.name}; data {cfg.data['name']}: {len(data.train)} train / "
-        f"{len(data.val) if data.val else 0} val / {len(data.test) if data.test else 0} test; "
+        f"{run.step.precision.name}, seed {cfg.seed}; data {cfg.data['name']}: "
+        f"{len(data.train)} train / {val} val / {test} test; "
         f"batch {batch} x {ctx.world_size} process(es) = {batch * ctx.world_size} global, "
         f"{run.steps_per_epoch} steps per epoch"
     )

@@ -160,6 +160,11 @@ def set_up(cfg: RunConfig, run_dir: Path) -> Run:
 
 def _start_process(cfg: RunConfig, run_dir: Path) -> tuple[DistContext, torch.device]:
     """This process: its rank and device, logging, user modules, determinism, the seed."""
+    if cfg.seed is None:
+        raise UserError(
+            "seed=null reached the run unchosen: the seed is chosen where config.yaml is "
+            "written (dltrain.config.freeze.freeze). Freeze the config first, or set seed=N."
+        )
     ctx = context_from_env()
     device = resolve_device(cfg.device, ctx)
     if under_torchrun():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from tests.helpers.cli import dltrain, read_jsonl
 
@@ -105,6 +106,7 @@ def test_two_nodes_on_one_machine_share_one_run_folder(tmp_path: Path):
             *SMALL,
             "data.batch_size=32",
             "distributed.threads_per_process=1",
+            "seed=null",  # chosen once, by rank 0: every rank trains with it
             f"hydra.run.dir={run}",
         ]
         for rank in (0, 1)
@@ -123,6 +125,8 @@ def test_two_nodes_on_one_machine_share_one_run_folder(tmp_path: Path):
             pytest.fail("two-node torchrun did not finish in 180 s")
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs)
     assert (run / "results.json").is_file()
+    seed = OmegaConf.load(run / "config.yaml").seed
+    assert f"seed {seed}; data" in (run / "train.log").read_text()
     assert "32 x 2 process(es) = 64 global" in (run / "train.log").read_text()
     assert len(list(tmp_path.iterdir())) == 1, "one run folder for both nodes"
 
