@@ -36,6 +36,9 @@ class Batches(list):
     sampler = SimpleNamespace(set_epoch=lambda epoch, start=0: None)
 
 
+_FSDP_OFF = SimpleNamespace(reshard_after_forward=True)  # Run.evaluate reads it
+
+
 def _swa(model: nn.Module, max_epochs: int = 4, **options):
     swa = SWA(**options)
     swa.key = "swa"
@@ -93,7 +96,7 @@ def test_batchnorm_statistics_are_recomputed_before_validation():
     run.device, run.task, run.cfg = (
         torch.device("cpu"),
         "classification",
-        SimpleNamespace(metrics=[]),
+        SimpleNamespace(metrics=[], distributed=SimpleNamespace(fsdp=_FSDP_OFF)),
     )
     run.evaluate = partial(Run.evaluate, run)  # the real Run's evaluation on these parts
     record = {"epoch": 1}
