@@ -1,7 +1,8 @@
 """Subprocess runs: missing data is exit 2 with the path; segmentation and regression runs.
 
 The tiny models and losses are the test's own, registered through ``imports=[...]`` with their
-configs on ``hydra.searchpath``, as a user would add theirs.
+configs on ``hydra.searchpath``, as a user would add theirs. The missing-data table runs one
+case as a real process and the others through dltrain's entry point in the test process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dltrain.testing.fake_data import write_fake_mnist
-from tests.helpers.cli import dltrain, read_jsonl
+from tests.helpers.cli import dltrain, dltrain_in_process, read_jsonl
 
 COMPONENTS = """
 from torch import nn
@@ -97,8 +98,10 @@ def _user_run(user_dir: Path, run: Path, *args: str):
 )
 def test_missing_data_is_exit_2_with_where_the_files_go(args, expected, tmp_path: Path):
     run = tmp_path / "run"
+    # data=mnist as a real process, the others through dltrain's entry point in this process
+    launch = dltrain if args[0] == "data=mnist" else dltrain_in_process
     args = [a.format(tmp=tmp_path / "data") for a in args]
-    result = dltrain("train", *args, f"hydra.run.dir={run}")
+    result = launch("train", *args, f"hydra.run.dir={run}")
     assert result.returncode == 2, result.stderr
     assert expected.format(tmp=tmp_path / "data") in result.stderr
     assert "Traceback" not in result.stderr and not run.exists()

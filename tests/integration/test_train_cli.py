@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -105,15 +106,15 @@ def test_eval_takes_a_run_folder_and_the_val_split(run_dir: Path, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_resume_continues_exactly(fmnist_root: Path, tmp_path: Path):
-    """Two epochs, then the same folder with max_epochs=3, equals three epochs straight."""
+def test_resume_continues_exactly(run_dir: Path, fmnist_root: Path, tmp_path: Path):
+    """Two epochs (the module's run, copied), then the same folder with max_epochs=3, equals
+    three epochs straight."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     first = dltrain(
         *fast_train_args(fmnist_root, straight, "deterministic=true", "trainer.max_epochs=3")
     )
     assert first.returncode == 0, first.stderr
-    part = dltrain(*fast_train_args(fmnist_root, resumed, "deterministic=true"))
-    assert part.returncode == 0, part.stderr
+    shutil.copytree(run_dir, resumed)  # the same command's two epochs: no need to train them
     rest = dltrain(
         *fast_train_args(fmnist_root, resumed, "deterministic=true", "trainer.max_epochs=3")
     )

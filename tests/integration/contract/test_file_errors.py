@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import dltrain, fast_train_args
+from tests.helpers.cli import dltrain, dltrain_in_process, fast_train_args
 from tests.helpers.contract import assert_refused, tree_state
 from tests.helpers.run_folder import (
     TINY,
@@ -89,7 +89,8 @@ def test_an_immutable_folder_is_refused(
     (run if existing else parent).mkdir(parents=True)
     immutable(run if existing else parent)
     before = tree_state(parent)
-    result = dltrain(*fast_train_args(fmnist_root, run, *TINY))
+    launch = dltrain if existing else dltrain_in_process  # one real process, one in this one
+    result = launch(*fast_train_args(fmnist_root, run, *TINY))
     if existing:
         assert_refused(result, f"cannot write in the run folder {run} (permission denied)")
     else:
@@ -103,7 +104,8 @@ def test_a_file_where_the_run_folder_goes_is_refused(where: str, fmnist_root: Pa
     a_file.write_text("epoch,accuracy\n1,0.5\n")
     run = a_file if where == "folder" else a_file / "run"
     before = tree_state(tmp_path)
-    result = dltrain(*fast_train_args(fmnist_root, run, *TINY))
+    launch = dltrain if where == "folder" else dltrain_in_process  # one real process
+    result = launch(*fast_train_args(fmnist_root, run, *TINY))
     phrase = "is a file, not a folder"
     assert_refused(result, str(a_file), phrase, "Choose another hydra.run.dir")
     assert tree_state(tmp_path) == before

@@ -1,5 +1,8 @@
 """One run per folder: a busy folder, a foreign one, the current folder, what a dead attempt
-left. Every refusal is exit 2 naming the folder and the fix, no traceback, nothing changed."""
+left. Every refusal is exit 2 naming the folder and the fix, no traceback, nothing changed.
+
+The tables of refused folders run one case each as a real process and the others through
+dltrain's entry point in the test process (``dltrain_in_process``)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.cli import dltrain, fast_train_args, read_jsonl
+from tests.helpers.cli import dltrain, dltrain_in_process, fast_train_args, read_jsonl
 from tests.helpers.contract import assert_refused, tree_state
 from tests.helpers.run_folder import (
     LOCK_NAME,
@@ -167,6 +170,8 @@ FOREIGN = {
 def test_a_folder_of_other_files_is_refused(
     kind: str, sweep: bool, fmnist_root: Path, tmp_path: Path
 ):
+    # one case as a real process, the others through dltrain's entry point in this process
+    launch = dltrain if (kind, sweep) == ("notes", False) else dltrain_in_process
     folder = tmp_path / "folder"
     for name, text in FOREIGN[kind].items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +180,7 @@ def test_a_folder_of_other_files_is_refused(
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
     extra = ["-m", "optimizer.lr=1e-3,1e-2", f"{key}={folder}"] if sweep else []
     run = tmp_path / "unused" if sweep else folder
-    result = dltrain(*fast_train_args(fmnist_root, run, *TINY), *extra)
+    result = launch(*fast_train_args(fmnist_root, run, *TINY), *extra)
     assert_refused(result, f"{folder} is not empty", f"Choose a new or empty {key}")
     assert tree_state(folder) == before
     assert not (tmp_path / "unused").exists()
@@ -200,7 +205,9 @@ def test_the_current_folder_is_no_run_folder(
     before, around = tree_state(cwd), tree_state(tmp_path)
     sweep = ["-m", "optimizer.lr=1e-3,1e-2"] if override.startswith("hydra.sweep") else []
     args = [a for a in fast_train_args(fmnist_root, cwd, *TINY) if "hydra.run.dir" not in a]
-    result = dltrain(*args, *sweep, override, cwd=cwd)
+    # one case as a real process, the others through dltrain's entry point in this process
+    launch = dltrain if override == "hydra.run.dir=." else dltrain_in_process
+    result = launch(*args, *sweep, override, cwd=cwd)
     key = override.split("=")[0]
     assert_refused(result, phrase, "a folder of its own, e.g. " + key)
     assert tree_state(cwd) == before and tree_state(tmp_path) == around
