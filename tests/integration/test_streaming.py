@@ -18,7 +18,9 @@ from tests.integration.test_resume import KILLER
 
 # Every training sample a process decodes, as "<rank> <shard file>:<tar position>".
 SAMPLE_LOG = textwrap.dedent("""
-        from dltrain.data.streaming import batches
+    import os
+
+    from dltrain.data.streaming import batches
 
     original = batches.ShardDataset.example
 
