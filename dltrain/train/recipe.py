@@ -53,10 +53,13 @@ def fit(
     """
     config = cfg if isinstance(cfg, RunConfig) else run_config(dict(cfg))
     run = set_up(config, run_dir)
-    state = start_state(run)
-    log_setup(run, state)
-    train_epochs(run, state, on_epoch_end)
-    return evaluate_best(run, state)
+    try:
+        state = start_state(run)
+        log_setup(run, state)
+        train_epochs(run, state, on_epoch_end)
+        return evaluate_best(run, state)
+    finally:  # after the loggers' finish(results), or the error that ends the run
+        run.writer.close()
 
 
 def start_state(run: Run) -> TrainState:
@@ -223,7 +226,6 @@ class EpochLoop:
 
     def close(self) -> None:
         self.stop.uninstall()
-        self.run.writer.close()
         self._close_bar()  # an error message must not land on the bar's line
         self.profiler.close()
 
