@@ -1,4 +1,4 @@
-"""A real MLflow tracking server for the tests, as a user starts one, and reading runs back.
+"""A real MLflow tracking server, as a user starts one (the tests' and scripts/bench_logging.py's).
 
 ``mlflow server --backend-store-uri sqlite:///TMP/mlflow.db --artifacts-destination TMP/artifacts
 --host 127.0.0.1 --port FREE_PORT``, waited for until /health answers, stopped (its process
@@ -19,8 +19,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 START_TIMEOUT = 240  # seconds: the first start creates the database (MLflow's migrations)
 
 
@@ -40,7 +38,9 @@ def mlflow_server(folder: Path) -> Iterator[str]:
     """A tracking server storing into ``folder``; yields its URL."""
     executable = shutil.which("mlflow")
     if executable is None:
-        pytest.skip("the mlflow command is not installed (pip install 'dltrain[mlflow]')")
+        raise FileNotFoundError(
+            "the mlflow command is not installed (pip install 'dltrain[mlflow]')"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     command = [

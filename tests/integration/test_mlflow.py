@@ -29,6 +29,8 @@ mlflow = pytest.importorskip("mlflow", reason="needs mlflow (pip install 'dltrai
 @pytest.fixture(scope="module")
 def mlflow_url(tmp_path_factory: pytest.TempPathFactory):
     """A real tracking server (sqlite store, artifacts proxied) for this module's tests."""
+    if shutil.which("mlflow") is None:
+        pytest.skip("the mlflow command is not installed (pip install 'dltrain[mlflow]')")
     with mlflow_server(tmp_path_factory.mktemp("mlflow_server")) as url:
         yield url
 

@@ -208,3 +208,15 @@ def test_checking_logger_mlflow_imports_neither_torch_nor_mlflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_sweep_report_leaves_the_local_stores_artifacts_out(tmp_path):
+    from dltrain.sweep.report import collect
+
+    for job in ("0", "1"):
+        (tmp_path / job).mkdir()
+        (tmp_path / job / "config.yaml").write_text("seed: 1\n")
+    copies = tmp_path / "mlartifacts" / "0123abcd" / "artifacts"  # logger=[mlflow]'s uploads
+    copies.mkdir(parents=True)
+    (copies / "config.yaml").write_text("seed: 1\n")
+    assert [job.name for job in collect(tmp_path)] == ["0", "1"]
