@@ -67,6 +67,9 @@ def check_options(section: Mapping[str, Any]) -> None:
 
 @LOGGERS.register("mlflow", requires=("mlflow", "dltrain[mlflow]"), check=check_options)
 class MLflowLogger(Logger):
+    """The hooks hand events to the sender; its thread opens, fills and ends the MLflow run
+    (options: configs/logger/mlflow.yaml)."""
+
     def __init__(
         self,
         run: LoggerRun,

@@ -100,14 +100,14 @@ def test_a_killed_run_resumes_into_the_same_mlflow_run_with_no_step_twice(
     run = tmp_path / "run"
     args = fast_train_args(
         fmnist_root, run, "experiment=fmnist_tutorial", "data.batch_size=64",
-        "trainer.max_epochs=2", "deterministic=true", "checkpoint.every_n_steps=3",
+        "trainer.max_epochs=1", "deterministic=true", "checkpoint.every_n_steps=3",
         "logger=[mlflow]", f"logger.mlflow.tracking_uri={mlflow_url}",
         "logger.mlflow.log_model=true", "logger.mlflow.tags={team: vision}",
         "imports=[mlflow_killer]",
     )  # fmt: skip
     path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
     env = {"PYTHONPATH": path, "KILL_RUN_DIR": str(run)}
-    # logged every 4 steps, saved every 3: killed in step 9 once step 8 is logged, it resumes
+    # 9 steps, logged every 4, saved every 3: killed in step 9 once step 8 is logged, it resumes
     # from step 6 and logs step 8 again
     killed = dltrain(*args, cwd=work, env={**env, "KILL_FORWARD": "9", "KILL_AFTER": "step/lr:8"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
@@ -164,10 +164,11 @@ def test_a_tracking_server_that_is_gone_is_one_warning_and_the_run_finishes(fmni
     url = f"http://127.0.0.1:{closed_port()}"
     run = tmp_path / "run"
     args = fast_train_args(
-        fmnist_root, run, "trainer.max_epochs=1", "logger=[mlflow]",
+        fmnist_root, run, "trainer.max_epochs=1", "trainer.max_steps=2", "logger=[mlflow]",
         f"logger.mlflow.tracking_uri={url}",
     )  # fmt: skip
-    result = dltrain(*args, cwd=tmp_path)
+    # no retries: the refusal is reported at once (the logger's own default retries 3 times)
+    result = dltrain(*args, cwd=tmp_path, env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run / "results.json").is_file()
     log = (run / "train.log").read_text()
