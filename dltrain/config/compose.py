@@ -28,10 +28,13 @@ def _product(values: Any) -> int:
     return math.prod(int(v) for v in values)
 
 
-def _picked(group: str, *, _root_: Any) -> str | None:
-    """``${picked:experiment}``: the option picked in a config group, None when none is (a
-    default that names the experiment: logger.wandb.project). Preflight reads the composed
-    config's hydra node; the job reads Hydra's job config (Hydra drops the node before it)."""
+def _picked(group: str, *, _root_: DictConfig) -> str | None:
+    """``${picked:experiment}``: the option picked in a config group (None: none was).
+
+    Read from the composed config's ``hydra`` node (preflight), or inside Hydra's job, whose
+    config has none, from Hydra's runtime config; both record every group's choice. It lets a
+    YAML default name a choice (logger.mlflow.experiment_name) resolved once into config.yaml.
+    """
     if "hydra" in _root_:
         return _root_.hydra.runtime.choices.get(group)
     from hydra.core.hydra_config import HydraConfig
@@ -40,8 +43,8 @@ def _picked(group: str, *, _root_: Any) -> str | None:
 
 
 def register_schemas() -> None:
-    """Make the schema and the ``${prod:...}`` and ``${picked:...}`` resolvers known to Hydra
-    and OmegaConf."""
+    """Make the schema and the ``${prod:...}`` and ``${picked:GROUP}`` resolvers known to
+    Hydra and OmegaConf."""
     ConfigStore.instance().store(name="train_schema", node=RunConfig)
     if not OmegaConf.has_resolver("prod"):
         OmegaConf.register_new_resolver("prod", _product)

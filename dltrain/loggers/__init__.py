@@ -13,16 +13,19 @@ same way in a module listed in ``imports=[...]``, with a YAML under ``logger.<na
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from dltrain.errors import UserError
-from dltrain.registry import LOGGERS
+from dltrain.registry import LOGGERS, did_you_mean
 
 
 def check_loggers(sections: Mapping[str, Any]) -> None:
     """Every picked logger's packages are installed (exit 2 naming the pip command), and its
-    registered ``check`` accepts its options (exit 2 naming the key)."""
+    options are ones it takes, with values its registered ``check`` accepts."""
     for key, section in sections.items():
         entry = LOGGERS.entry(section["name"])
         requires = entry.requires
@@ -31,8 +34,23 @@ def check_loggers(sections: Mapping[str, Any]) -> None:
                 f"logger={key} needs the '{requires[0]}' package, which is not installed. "
                 f"Install it with: pip install '{requires[1]}' (or drop {key} from logger=[...])."
             )
-        if entry.check is not None:
-            try:
-                entry.check(section)
-            except UserError as err:
-                raise UserError(f"logger.{key}: {err}") from None
+        _check_option_names(key, section, entry.target)
+        if entry.check is not None:  # on plain values, as the logger gets them
+            entry.check(
+                OmegaConf.to_container(section, resolve=True)
+                if OmegaConf.is_config(section)
+                else section
+            )
+
+
+def _check_option_names(key: str, section: Mapping[str, Any], logger: Any) -> None:
+    params = inspect.signature(logger).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = [name for name in params if name != "run"]
+    for option in section:
+        if option != "name" and option not in known:
+            raise UserError(
+                f"logger.{key}.{option} is not an option of logger '{section['name']}'."
+                f"{did_you_mean(option, known)} Its options: {', '.join(known) or 'none'}."
+            )

@@ -43,17 +43,22 @@ def check_options(section: Mapping[str, Any]) -> None:
     """Preflight: a known mode, text tags, and credentials for ``mode=online``."""
     mode = section.get("mode")
     if mode not in MODES:
-        raise UserError(f"mode={mode!r} is not a W&B mode: use offline, online or disabled.")
+        raise UserError(
+            f"logger.wandb.mode={mode!r} is not a W&B mode: use offline, online or disabled."
+        )
     tags = section.get("tags") or []
     if not all(isinstance(tag_, str) for tag_ in tags):
-        raise UserError(f"tags={list(tags)} must be a list of words, e.g. tags=[baseline,cnn].")
+        raise UserError(
+            f"logger.wandb.tags={list(tags)} must be a list of words, e.g. tags=[baseline,cnn]."
+        )
     if mode == "online":
         import wandb
 
         if not wandb.login(prompt=False, verify=False):
             raise UserError(
-                "mode=online needs W&B credentials: run `wandb login` or set WANDB_API_KEY. "
-                "Or keep the default mode=offline and upload later with `wandb sync`."
+                "logger.wandb.mode=online needs W&B credentials: run `wandb login` or set "
+                "WANDB_API_KEY. Or keep the default mode=offline and upload later with "
+                "`wandb sync`."
             )
 
 

@@ -60,8 +60,10 @@ def collect(folder: Path) -> list[Job]:
         found = {p.parent for p in folder.rglob("config.yaml")} | {
             p.parent for p in folder.rglob("job.json")
         }
+        # not job folders: submitit's, checkpoints, logger=[mlflow]'s artifacts (config.yaml)
+        skipped = {".submitit", "checkpoints", "mlartifacts"}
         dirs = sorted(
-            (d for d in found if ".submitit" not in d.parts and "checkpoints" not in d.parts),
+            (d for d in found if not skipped & set(d.parts)),
             key=lambda d: (len(d.parts), int(d.name) if d.name.isdigit() else -1, str(d)),
         )
     if not dirs:

@@ -57,8 +57,8 @@ def fit(
         log_setup(run, state)
         train_epochs(run, state, on_epoch_end)
         return evaluate_best(run, state)
-    finally:
-        run.writer.close()  # after the loggers' finish, also when the run fails
+    finally:  # after the loggers' finish(results), or the error that ends the run
+        run.writer.close()
 
 
 def start_state(run: Run) -> TrainState:

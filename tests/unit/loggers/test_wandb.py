@@ -33,8 +33,8 @@ def test_without_wandb_the_pip_command_is_named(monkeypatch):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"mode": "offlin"}, r"logger\.wandb: mode='offlin' is not a W&B mode: use offline"),
-        ({"tags": ["a", 3]}, r"logger\.wandb: tags=\['a', 3\] must be a list of words"),
+        ({"mode": "offlin"}, r"logger\.wandb\.mode='offlin' is not a W&B mode: use offline"),
+        ({"tags": ["a", 3]}, r"logger\.wandb\.tags=\['a', 3\] must be a list of words"),
     ],
 )
 def test_bad_options_are_refused_naming_the_key(options, message):
@@ -52,7 +52,7 @@ def test_online_without_credentials_is_refused_before_anything_is_written(tmp_pa
     result = dltrain_in_process(
         "train", "logger=[wandb]", "logger.wandb.mode=online", f"hydra.run.dir={run_dir}"
     )
-    assert_refused(result, "logger.wandb: mode=online needs W&B credentials: run `wandb login`")
+    assert_refused(result, "logger.wandb.mode=online needs W&B credentials: run `wandb login`")
     assert tree_state(tmp_path) == before
 
 
