@@ -45,7 +45,6 @@ def _log_steps(logger: MLflowLogger, values: dict[int, float]) -> None:
         logger.log({"epoch": 1, "step": step, "train/loss": value, "time": 1000.0 + step}, "step")
 
 
-@pytest.mark.slow  # MLflow's import and the new store's migrations: ~10 s on 2 busy cores
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SQLAlchemy's, inside MLflow's store
 def test_the_local_store_works_offline_and_a_resume_continues_its_run(
     offline, tmp_path, monkeypatch
