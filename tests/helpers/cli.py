@@ -12,6 +12,15 @@ import sys
 from pathlib import Path
 
 TIMEOUT = 300
+# An MLP without dropout or BatchNorm on 640 synthetic samples (512 train): the distributed
+# tests' run, where the same seed and global batch give one process's weights up to rounding.
+TINY_MLP = [
+    "data=synthetic",
+    "model=mlp",
+    "model.hidden=[32]",
+    "data.train_size=640",
+    "data.val_split=0.2",
+]
 
 
 def dltrain(

@@ -15,17 +15,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.helpers.cli import dltrain, read_jsonl
+from tests.helpers.cli import TINY_MLP, dltrain, read_jsonl
 
 # An MLP without dropout on synthetic data: with the same global batch and seed, the data order
 # (randperm(seed + epoch), rank r takes every 2nd index) and the averaged gradients are the same
 # as one process, so the weights must match up to float rounding.
 SMALL = [
-    "data=synthetic",
-    "model=mlp",
-    "model.hidden=[32]",
-    "data.train_size=640",
-    "data.val_split=0.2",
+    *TINY_MLP,
     "trainer.max_epochs=2",
     "deterministic=true",
 ]

@@ -18,16 +18,12 @@ import torch
 
 from dltrain.testing.compare import run_differences
 from dltrain.train.sharded_checkpointer import read_sharded
-from tests.helpers.cli import dltrain, dltrain_in_process, read_jsonl
+from tests.helpers.cli import TINY_MLP, dltrain, dltrain_in_process, read_jsonl
 
 # The MLP on synthetic data of tests/integration/test_distributed.py: no dropout or BatchNorm,
 # so DDP and FSDP with the same seed and global batch train the same weights up to rounding.
 SMALL = [
-    "data=synthetic",
-    "model=mlp",
-    "model.hidden=[32]",
-    "data.train_size=640",
-    "data.val_split=0.2",
+    *TINY_MLP,
     "data.batch_size=32",
     "trainer.max_epochs=1",
     "deterministic=true",

@@ -12,18 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import read_jsonl
+from tests.helpers.cli import TINY_MLP, read_jsonl
 from tests.helpers.slurm import SlurmCluster
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 
 # A tiny MLP on synthetic data: each job is a few seconds of training.
 SMALL = [
-    "data=synthetic",
-    "model=mlp",
-    "model.hidden=[32]",
-    "data.train_size=640",
-    "data.val_split=0.2",
+    *TINY_MLP,
     "data.batch_size=32",
     "trainer.max_epochs=2",
     "distributed.threads_per_process=1",
