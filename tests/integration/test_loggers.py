@@ -150,15 +150,17 @@ def test_no_bar_without_a_terminal_but_step_lines(logged_run):
     assert "epoch 1/2  step 4/18  train/loss " in result.stdout and " eta 0:" in result.stdout
 
 
-def test_help_and_list_import_neither_torch_nor_matplotlib():
+def test_help_list_and_logger_checks_import_neither_torch_nor_matplotlib_nor_mlflow():
     code = (
         "import sys\n"
         "from dltrain.cli import main\n"
         "from dltrain.loggers import check_loggers\n"
-        "check_loggers({'csv': {'name': 'csv'}, 'tensorboard': {'name': 'tensorboard'}})\n"
+        "check_loggers({'csv': {'name': 'csv'}, 'tensorboard': {'name': 'tensorboard'},\n"
+        "               'mlflow': {'name': 'mlflow', 'tags': {'team': 'vision'}}})\n"
         "main(['list'])\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('torch', 'matplotlib', 'tensorboard') if m in sys.modules]\n"
+        "heavy = ('torch', 'matplotlib', 'tensorboard', 'mlflow')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 
@@ -197,17 +195,6 @@ def test_bad_mlflow_options_are_exit_2_before_anything_is_written(
     override, phrase, fmnist_root, tmp_path
 ):
     assert_train_refused(fmnist_root, tmp_path, ["logger=[mlflow]", override], [phrase])
-
-
-def test_checking_logger_mlflow_imports_neither_torch_nor_mlflow():
-    code = (
-        "import sys\n"
-        "from dltrain.loggers import check_loggers\n"
-        "check_loggers({'mlflow': {'name': 'mlflow', 'tags': {'team': 'vision'}}})\n"
-        "print('HEAVY', [m for m in ('torch', 'mlflow') if m in sys.modules])\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
 
 
 def test_a_sweep_report_leaves_the_local_stores_artifacts_out(tmp_path):
