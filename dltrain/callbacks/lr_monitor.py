@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dltrain.callbacks.base import Callback
+from dltrain.components.optimizers import group_rates
 from dltrain.registry import CALLBACKS
 
 if TYPE_CHECKING:
@@ -30,5 +31,4 @@ class LRMonitor(Callback):
         self.optimizer = run.step.optimizer
 
     def log_values(self) -> dict[str, float]:
-        groups = self.optimizer.param_groups if self.optimizer is not None else []
-        return {f"lr/group{index}": float(group["lr"]) for index, group in enumerate(groups)}
+        return group_rates(self.optimizer) if self.optimizer is not None else {}

@@ -187,6 +187,11 @@ def check_model_fits(
         )
 
 
+def group_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """``lr/group<N>``: each parameter group's learning rate (host numbers, no device sync)."""
+    return {f"lr/group{n}": float(group["lr"]) for n, group in enumerate(optimizer.param_groups)}
+
+
 def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
     """Optimizers whose step re-evaluates the loss through a closure (LBFGS's line search)."""
     return isinstance(optimizer, torch.optim.LBFGS) or bool(

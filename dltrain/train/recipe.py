@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from dltrain.components.optimizers import group_rates
 from dltrain.config.schema import RunConfig, run_config, to_dict
 from dltrain.distributed.context import any_rank, barrier
 from dltrain.errors import Interrupted, RunError
@@ -257,9 +258,9 @@ def logged_values(run: Run) -> dict[str, Any]:
     """Values every step event and epoch record carry besides ``lr`` (group 0's rate): each
     parameter group's rate, ``lr/group<N>``, when there are several (host numbers, no device
     sync), and the callbacks' values (``lr_monitor`` adds the rates for one group too)."""
-    groups = run.step.optimizer.param_groups
-    rates = {f"lr/group{n}": float(group["lr"]) for n, group in enumerate(groups)}
-    return {**(rates if len(groups) > 1 else {}), **run.callbacks.log_values()}
+    optimizer = run.step.optimizer
+    rates = group_rates(optimizer) if len(optimizer.param_groups) > 1 else {}
+    return {**rates, **run.callbacks.log_values()}
 
 
 def save_epoch(run: Run, state: TrainState, record: Mapping[str, Any], epoch: int) -> None:
